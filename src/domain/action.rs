@@ -1,0 +1,151 @@
+//! The action model (spec 01 §7): definitions published in capabilities and
+//! the checks every action request goes through before it runs.
+
+use serde_json::Value;
+
+use super::error::{Error, Reason};
+
+/// A parameter of an action.
+#[derive(Debug, Clone)]
+pub struct ParamDef {
+    /// Name in `params`.
+    pub name: &'static str,
+    /// Label.
+    pub display_name: &'static str,
+    /// Parameter type (string, object, ...).
+    pub param_type: &'static str,
+    /// Required.
+    pub required: bool,
+    /// Help.
+    pub description: &'static str,
+}
+
+/// An action definition.
+#[derive(Debug, Clone)]
+pub struct ActionDef {
+    /// Stable id.
+    pub id: &'static str,
+    /// Label.
+    pub display_name: &'static str,
+    /// Help.
+    pub description: &'static str,
+    /// source or asset.
+    pub scope: &'static str,
+    /// Category.
+    pub category: &'static str,
+    /// Parameters.
+    pub parameters: Vec<ParamDef>,
+    /// Honours dryRun.
+    pub supports_dry_run: bool,
+    /// Same effect when repeated.
+    pub idempotent: bool,
+    /// Asks for confirmation in a UI.
+    pub destructive: bool,
+    /// Roles allowed to run it.
+    pub required_roles: &'static [&'static str],
+}
+
+const SOURCE_ENTRY: ParamDef = ParamDef {
+    name: "source",
+    display_name: "Source definition",
+    param_type: "object",
+    required: false,
+    description: "A source entry {id, name, type, enabled, labels, properties} as in a CatalogSources file",
+};
+
+/// The source actions every plugin with sources offers.
+pub fn source_actions() -> Vec<ActionDef> {
+    let base = |id, display_name, description, parameters, idempotent, destructive| ActionDef {
+        id,
+        display_name,
+        description,
+        scope: "source",
+        category: "source",
+        parameters,
+        supports_dry_run: true,
+        idempotent,
+        destructive,
+        required_roles: &["operator", "admin"],
+    };
+    vec![
+        base("validate", "Validate", "Parse and validate a source definition and its data; changes nothing", vec![SOURCE_ENTRY], true, false),
+        base(
+            "apply",
+            "Apply",
+            "Store a source definition in the server (never in the sources file) and sync it",
+            vec![ParamDef { required: true, ..SOURCE_ENTRY }],
+            true,
+            false,
+        ),
+        base("enable", "Enable", "Enable the source (a runtime override kept by the server)", vec![], true, false),
+        base("disable", "Disable", "Disable the source; its records leave the live view", vec![], true, true),
+        base("refresh", "Refresh", "Re-sync the source now", vec![], true, false),
+    ]
+}
+
+/// Checks params against a definition: unknown names, types and sizes.
+pub fn check_params(def: &ActionDef, params: &serde_json::Map<String, Value>) -> Result<(), Error> {
+    for (name, value) in params {
+        let Some(param) = def.parameters.iter().find(|p| p.name == name) else {
+            let known: Vec<&str> = def.parameters.iter().map(|p| p.name).collect();
+            return Err(Error::new(
+                Reason::InvalidParams,
+                format!("action {} has no parameter {name:?} (known: {})", def.id, if known.is_empty() { "none".into() } else { known.join(", ") }),
+            )
+            .violation(format!("params.{name}"), "unknown parameter"));
+        };
+        let ok = match param.param_type {
+            "object" | "map" => value.is_object(),
+            "string" | "enum" | "environment" | "version" => value.is_string(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "tags" => value.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            _ => true,
+        };
+        if !ok {
+            return Err(Error::new(Reason::InvalidParams, format!("params.{name} of action {} must be of type {}", def.id, param.param_type))
+                .violation(format!("params.{name}"), format!("must be {}", param.param_type)));
+        }
+        check_sizes(value, &format!("params.{name}"))?;
+    }
+    for param in &def.parameters {
+        if param.required && !params.contains_key(param.name) {
+            return Err(Error::new(Reason::InvalidParams, format!("action {} needs params.{}: {}", def.id, param.name, param.description))
+                .violation(format!("params.{}", param.name), "required"));
+        }
+    }
+    Ok(())
+}
+
+fn check_sizes(value: &Value, path: &str) -> Result<(), Error> {
+    let too_big = |what: String| Err(Error::new(Reason::InvalidParams, format!("{path}: {what}")).violation(path, what));
+    match value {
+        Value::String(s) if s.len() > 4096 && !path.ends_with("yamlContent") => too_big(format!("string of {} bytes exceeds 4096", s.len())),
+        Value::String(s) if s.len() > 4 * 1024 * 1024 => too_big(format!("content of {} bytes exceeds 4 MiB", s.len())),
+        Value::Array(items) if items.len() > 256 => too_big(format!("list of {} items exceeds 256", items.len())),
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| check_sizes(v, &format!("{path}[{i}]"))),
+        Value::Object(map) if map.len() > 256 => too_big(format!("map of {} keys exceeds 256", map.len())),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| check_sizes(v, &format!("{path}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn apply() -> ActionDef {
+        source_actions().into_iter().find(|a| a.id == "apply").unwrap()
+    }
+
+    #[test]
+    fn params_are_checked() {
+        let ok = json!({"source": {"id": "x"}});
+        assert!(check_params(&apply(), ok.as_object().unwrap()).is_ok());
+        for bad in [json!({}), json!({"source": "x"}), json!({"source": {}, "extra": 1}), json!({"source": {"l": vec![1; 300]}})] {
+            assert_eq!(check_params(&apply(), bad.as_object().unwrap()).unwrap_err().reason, Reason::InvalidParams, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The composition root: builds the registry, store, sync engine and
+//! services, serves them on one listener with health and reflection, keeps
+//! sources in sync in the background and shuts down cleanly on SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic_health::ServingStatus;
+
+use crate::catalog::Catalog;
+use crate::config::ServerConfig;
+use crate::plugins::Registry;
+use crate::proto::catalog::v1alpha1 as pb;
+use crate::sources::engine::{Engine, EngineSettings};
+use crate::storage::{OpenError, Store};
+use crate::telemetry::CorrelationLayer;
+use crate::transport::grpc::{assets::AssetApi, plugins::PluginApi, sources::SourceApi};
+
+/// Fully qualified names of the served API services (health reports each).
+pub const SERVICES: &[&str] = &["catalog.v1alpha1.PluginService", "catalog.v1alpha1.AssetService", "catalog.v1alpha1.SourceService"];
+
+/// Why the server could not start; each maps to the exit code of spec 12.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Configuration (exit 2).
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// Migration (exit 3).
+    #[error("{0}")]
+    Migration(String),
+    /// Database unreachable (exit 4).
+    #[error("{0}")]
+    Database(String),
+    /// Listener (exit 2).
+    #[error("cannot listen: {0}")]
+    Listen(String),
+}
+
+impl StartError {
+    /// Process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Config(_) | StartError::Listen(_) => 2,
+            StartError::Migration(_) => 3,
+            StartError::Database(_) => 4,
+        }
+    }
+}
+
+/// A running server.
+pub struct RunningServer {
+    /// Bound address.
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+    /// The application layer, for tests and embedding.
+    pub catalog: Catalog,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight calls finish, stops background work.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.handle.await;
+    }
+
+    /// Waits until the server stops by itself (signal).
+    pub async fn wait(self) {
+        let _ = self.handle.await;
+    }
+}
+
+/// Starts the server on `config.listen`, or on `listener` when given.
+pub async fn start(config: ServerConfig, listener: Option<TcpListener>) -> Result<RunningServer, StartError> {
+    let registry = Registry::load(config.plugins_dir.as_deref()).map_err(|e| StartError::Config(e.message))?;
+    let store = Store::open(&config.database_url, config.db_max_connections, Duration::from_secs(config.db_connect_timeout_seconds))
+        .await
+        .map_err(|e| match e {
+            OpenError::Config(m) => StartError::Config(m),
+            OpenError::Migration(m) => StartError::Migration(format!("migration failed: {m}")),
+            OpenError::Unreachable(m) => StartError::Database(format!("database unreachable: {m}")),
+        })?;
+    let sources_files: Vec<PathBuf> = config.sources.clone();
+    for file in &sources_files {
+        if !file.exists() {
+            return Err(StartError::Config(format!("sources file {} does not exist (set CATALOG_SOURCES)", file.display())));
+        }
+    }
+    let source_roots = if config.source_roots.is_empty() {
+        sources_files.iter().filter_map(|f| f.canonicalize().ok()?.parent().map(|p| p.to_path_buf())).collect()
+    } else {
+        config.source_roots.clone()
+    };
+    let engine = Engine::new(
+        registry.clone(),
+        store.clone(),
+        EngineSettings { sources_files, source_roots, reconcile_interval: Duration::from_secs(config.reconcile_seconds.max(1)) },
+    );
+    let warnings = engine.load_config().await.map_err(|e| StartError::Config(format!("{} (line {})", e.message, e.line)))?;
+    for warning in warnings {
+        tracing::warn!(warning = %warning, "sources configuration");
+    }
+    let catalog = Catalog::new(registry, store.clone(), engine.clone());
+
+    let listener = match listener {
+        Some(l) => l,
+        None => TcpListener::bind(config.listen).await.map_err(|e| StartError::Listen(format!("{}: {e}", config.listen)))?,
+    };
+    let addr = listener.local_addr().map_err(|e| StartError::Listen(e.to_string()))?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening beyond loopback without TLS");
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in std::iter::once("").chain(SERVICES.iter().copied()) {
+        health.set_service_status(name, ServingStatus::NotServing).await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let router = tonic::transport::Server::builder()
+        .layer(CorrelationLayer)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(pb::plugin_service_server::PluginServiceServer::new(PluginApi::new(catalog.clone())))
+        .add_service(pb::asset_service_server::AssetServiceServer::new(AssetApi::new(catalog.clone())))
+        .add_service(pb::source_service_server::SourceServiceServer::new(SourceApi::new(catalog.clone())));
+
+    let background = tokio::spawn(sync_loop(engine.clone(), health, shutdown_rx.clone(), Duration::from_secs(config.reconcile_seconds.max(1))));
+    let mut serve_shutdown = shutdown_rx.clone();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let handle = tokio::spawn(async move {
+        let signal = async move {
+            tokio::select! {
+                _ = serve_shutdown.wait_for(|stop| *stop) => {}
+                _ = terminate_signal() => tracing::info!("shutdown signal received; draining"),
+            }
+        };
+        if let Err(e) = router.serve_with_incoming_shutdown(incoming, signal).await {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+        background.abort();
+        store.close().await;
+        tracing::info!("server stopped");
+    });
+    tracing::info!(%addr, "catalog server listening (gRPC, health, reflection)");
+    Ok(RunningServer { addr, shutdown: shutdown_tx, handle, catalog })
+}
+
+async fn terminate_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// First load, then periodic reconciliation: re-reads the sources files and
+/// the overrides other replicas stored, and re-syncs every source whose
+/// data changed. Health turns SERVING once the first load was attempted
+/// for every enabled source.
+async fn sync_loop(engine: Arc<Engine>, health: tonic_health::server::HealthReporter, mut stop: watch::Receiver<bool>, every: Duration) {
+    let failed = engine.reconcile().await;
+    let total = engine.effective_sources(None).await.iter().filter(|s| s.enabled).count();
+    tracing::info!(sources = total, failed, "initial load finished");
+    for name in std::iter::once("").chain(SERVICES.iter().copied()) {
+        health.set_service_status(name, ServingStatus::Serving).await;
+    }
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = engine.reload_config().await {
+            tracing::warn!(error = %e, "could not reload the source configuration");
+            continue;
+        }
+        engine.reconcile().await;
+    }
+}
+
+/// Runs the server until a signal; returns the process exit code.
+pub async fn run(config: ServerConfig) -> i32 {
+    match start(config, None).await {
+        Ok(server) => {
+            server.wait().await;
+            0
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "catalog server cannot start");
+            eprintln!("catalog-server: {error}");
+            error.exit_code()
+        }
+    }
+}

@@ -1,0 +1,859 @@
+//! Persistence of the live catalog and of source state, in embedded SQLite
+//! (the default) or PostgreSQL, through one sqlx pool.
+//!
+//! Both back ends run the same statements; the few places where their SQL
+//! differs (JSON operators, casts, advisory locks) go through [`Dialect`].
+//! Every sync of a source is applied in one transaction, so a reader never
+//! sees half of a sync. Several server replicas may share one PostgreSQL
+//! database: per-source advisory locks serialize their syncs, and writes are
+//! idempotent, so a replica that arrives second changes nothing.
+
+mod migrate;
+mod query;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+use crate::domain::asset::{Provenance, Reference};
+use crate::domain::source::{SourceDefinition, SourceOverrides, SourceState};
+use crate::domain::validation::Finding;
+use crate::domain::{Error, Result};
+
+pub use query::{Cond, OrderKey, RecordQuery, Target};
+
+/// Which SQL dialect the pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Dialect {
+    /// A JSON parameter.
+    fn json_in(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("${n}"),
+            Dialect::Postgres => format!("${n}::jsonb"),
+        }
+    }
+
+    /// A JSON column read back as text.
+    fn json_out(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => column.to_string(),
+            Dialect::Postgres => format!("{column}::text"),
+        }
+    }
+}
+
+/// The catalog database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A record as a provider produced it, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct IncomingRecord {
+    /// Canonical kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Asset uid.
+    pub uid: String,
+    /// The native record.
+    pub record: Value,
+    /// Content digest.
+    pub digest: String,
+    /// Provenance.
+    pub provenance: Provenance,
+    /// Outbound references.
+    pub refs: Vec<Reference>,
+    /// Record-provided creation time.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Record-provided update time.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Non-blocking findings (warnings) of load validation.
+    pub findings: Vec<Finding>,
+}
+
+/// Everything one sync of one source produced.
+#[derive(Debug, Clone)]
+pub struct SyncBatch {
+    /// Plugin.
+    pub plugin: String,
+    /// Source id.
+    pub source_id: String,
+    /// Position of the source in its plugin's configuration.
+    pub position: i64,
+    /// Records that passed validation.
+    pub records: Vec<IncomingRecord>,
+    /// Entries that failed validation: their last good row is kept with
+    /// validated = false.
+    pub rejected: Vec<(String, String, Vec<Finding>)>,
+    /// The source status to store with the result.
+    pub state: SourceState,
+}
+
+/// What a sync changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// New rows.
+    pub added: usize,
+    /// Rows whose content changed.
+    pub changed: usize,
+    /// Rows whose revision changed but content did not.
+    pub revised: usize,
+    /// Rows removed.
+    pub removed: usize,
+    /// Rows left as they were.
+    pub unchanged: usize,
+}
+
+impl SyncOutcome {
+    /// Whether the sync changed the live catalog.
+    pub fn changed_anything(&self) -> bool {
+        self.added + self.changed + self.revised + self.removed > 0
+    }
+}
+
+/// A live record read back.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// Plugin.
+    pub plugin: String,
+    /// Kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Source id.
+    pub source_id: String,
+    /// Asset uid.
+    pub uid: String,
+    /// The native record.
+    pub record: Value,
+    /// Content digest.
+    pub digest: String,
+    /// Provenance.
+    pub provenance: Provenance,
+    /// Outbound references.
+    pub refs: Vec<Reference>,
+    /// Passed load validation on the last sync.
+    pub validated: bool,
+    /// Findings of the last sync.
+    pub diagnostics: Vec<Finding>,
+    /// Creation time (record or first seen).
+    pub created_at: DateTime<Utc>,
+    /// Update time (record or last content change).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A link pointing at an asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundLink {
+    /// Referencing plugin.
+    pub plugin: String,
+    /// Referencing kind.
+    pub kind: String,
+    /// Referencing name.
+    pub name: String,
+    /// Link type.
+    pub link_type: String,
+    /// Field path in the referencing record.
+    pub path: String,
+}
+
+/// A page of records.
+#[derive(Debug, Clone)]
+pub struct RecordPage {
+    /// Items.
+    pub items: Vec<StoredRecord>,
+    /// Whether more items follow.
+    pub has_more: bool,
+    /// Total matches, when asked for.
+    pub total: Option<i64>,
+}
+
+/// Stored state of one source.
+#[derive(Debug, Clone)]
+pub struct StoredSourceState {
+    /// Plugin.
+    pub plugin: String,
+    /// Source id.
+    pub source_id: String,
+    /// Overrides.
+    pub overrides: SourceOverrides,
+    /// Status.
+    pub status: SourceState,
+}
+
+/// RFC 3339 with microseconds and Z: sorts lexically in time order.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_timestamp(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+}
+
+const INSERT_CHUNK: usize = 200;
+
+impl Store {
+    /// Opens the database named by `url` (sqlite:// or postgres://),
+    /// retrying for up to `patience`, and applies migrations.
+    pub async fn open(url: &str, max_connections: u32, patience: Duration) -> Result<Self, OpenError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else if url.starts_with("sqlite:") {
+            prepare_sqlite_dir(url)?;
+            Dialect::Sqlite
+        } else {
+            return Err(OpenError::Config(format!("database URL must start with sqlite: or postgres://, got {:?}", redact_url(url))));
+        };
+        let url = match dialect {
+            Dialect::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let deadline = tokio::time::Instant::now() + patience;
+        let pool = loop {
+            let options = AnyPoolOptions::new()
+                .max_connections(if dialect == Dialect::Sqlite { max_connections.max(2) } else { max_connections })
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if dialect == Dialect::Sqlite {
+                            use sqlx::Executor;
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                });
+            match options.connect(&url).await {
+                Ok(pool) => break pool,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "database not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(OpenError::Unreachable(e.to_string())),
+            }
+        };
+        let store = Store { pool, dialect };
+        migrate::run(&store.pool, dialect).await.map_err(|e| OpenError::Migration(e.to_string()))?;
+        Ok(store)
+    }
+
+    /// The dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Number of applied migrations.
+    pub async fn applied_migrations(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        row.try_get::<i64, _>(0).map_err(Error::storage)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Digests of every row of a source, by (kind, name).
+    pub async fn source_digests(&self, plugin: &str, source_id: &str) -> Result<HashMap<(String, String), String>> {
+        let rows = sqlx::query("SELECT kind, name, content_digest FROM catalog_records WHERE plugin = $1 AND source_id = $2")
+            .bind(plugin)
+            .bind(source_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        rows.iter()
+            .map(|r| Ok(((get(r, "kind")?, get(r, "name")?), get(r, "content_digest")?)))
+            .collect()
+    }
+
+    /// Applies one sync of one source in a single transaction.
+    pub async fn apply_sync(&self, batch: &SyncBatch) -> Result<SyncOutcome> {
+        let mut tx = self.pool.begin().await.map_err(Error::storage)?;
+        self.lock_source(&mut tx, &batch.plugin, &batch.source_id).await?;
+        let existing = sqlx::query(
+            "SELECT kind, name, content_digest, revision_id, validated, first_seen_at, content_changed_at \
+             FROM catalog_records WHERE plugin = $1 AND source_id = $2",
+        )
+        .bind(&batch.plugin)
+        .bind(&batch.source_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(Error::storage)?;
+        struct Existing {
+            digest: String,
+            revision: String,
+            validated: bool,
+            first_seen: String,
+        }
+        let mut current: HashMap<(String, String), Existing> = HashMap::new();
+        for row in &existing {
+            current.insert(
+                (get(row, "kind")?, get(row, "name")?),
+                Existing {
+                    digest: get(row, "content_digest")?,
+                    revision: get(row, "revision_id")?,
+                    validated: row.try_get::<bool, _>("validated").map_err(Error::storage)?,
+                    first_seen: get(row, "first_seen_at")?,
+                },
+            );
+        }
+
+        let now = timestamp(Utc::now());
+        let mut outcome = SyncOutcome::default();
+        let mut to_write: Vec<(&IncomingRecord, String)> = Vec::new();
+        let mut relink: Vec<&IncomingRecord> = Vec::new();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        for incoming in &batch.records {
+            let key = (incoming.kind.clone(), incoming.name.clone());
+            seen.insert(key.clone());
+            match current.get(&key) {
+                None => {
+                    outcome.added += 1;
+                    to_write.push((incoming, now.clone()));
+                    relink.push(incoming);
+                }
+                Some(old) if old.digest != incoming.digest => {
+                    outcome.changed += 1;
+                    to_write.push((incoming, old.first_seen.clone()));
+                    relink.push(incoming);
+                }
+                Some(old) if old.revision != incoming.provenance.revision.id || !old.validated => {
+                    outcome.revised += 1;
+                    self.update_revision(&mut tx, batch, incoming).await?;
+                }
+                Some(_) => outcome.unchanged += 1,
+            }
+        }
+        let rejected: HashSet<(String, String)> = batch.rejected.iter().map(|(k, n, _)| (k.clone(), n.clone())).collect();
+        let removed: Vec<&(String, String)> = current.keys().filter(|k| !seen.contains(*k) && !rejected.contains(*k)).collect();
+        outcome.removed = removed.len();
+
+        self.upsert_records(&mut tx, batch, &to_write, &now).await?;
+        for (kind, name) in &removed {
+            for sql in [
+                "DELETE FROM catalog_records WHERE plugin = $1 AND source_id = $2 AND kind = $3 AND name = $4",
+                "DELETE FROM catalog_links WHERE from_plugin = $1 AND source_id = $2 AND from_kind = $3 AND from_name = $4",
+            ] {
+                sqlx::query(sql)
+                    .bind(&batch.plugin)
+                    .bind(&batch.source_id)
+                    .bind(kind)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage)?;
+            }
+        }
+        for (kind, name, findings) in &batch.rejected {
+            let sql = format!(
+                "UPDATE catalog_records SET validated = FALSE, diagnostics = {} WHERE plugin = $2 AND source_id = $3 AND kind = $4 AND name = $5",
+                self.dialect.json_in(1)
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(serde_json::to_string(findings).map_err(Error::internal)?)
+                .bind(&batch.plugin)
+                .bind(&batch.source_id)
+                .bind(kind)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage)?;
+        }
+        self.relink(&mut tx, batch, &relink).await?;
+        let moved = sqlx::query("UPDATE catalog_records SET source_position = $3 WHERE plugin = $1 AND source_id = $2 AND source_position <> $3")
+            .bind(&batch.plugin)
+            .bind(&batch.source_id)
+            .bind(batch.position)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::storage)?
+            .rows_affected();
+        if outcome.added + outcome.removed > 0 || moved > 0 {
+            recompute_effective(&mut tx, &batch.plugin).await?;
+        }
+        self.write_status(&mut tx, &batch.plugin, &batch.source_id, &batch.state).await?;
+        tx.commit().await.map_err(Error::storage)?;
+        Ok(outcome)
+    }
+
+    async fn lock_source(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, plugin: &str, source_id: &str) -> Result<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("catalog-source/{plugin}/{source_id}"))
+                .execute(&mut **tx)
+                .await
+                .map_err(Error::storage)?;
+        }
+        Ok(())
+    }
+
+    async fn update_revision(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, batch: &SyncBatch, incoming: &IncomingRecord) -> Result<()> {
+        let sql = format!(
+            "UPDATE catalog_records SET revision_id = $1, provenance = {}, validated = TRUE, diagnostics = {} \
+             WHERE plugin = $4 AND source_id = $5 AND kind = $6 AND name = $7",
+            self.dialect.json_in(2),
+            self.dialect.json_in(3)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(&incoming.provenance.revision.id)
+            .bind(serde_json::to_string(&incoming.provenance).map_err(Error::internal)?)
+            .bind(serde_json::to_string(&incoming.findings).map_err(Error::internal)?)
+            .bind(&batch.plugin)
+            .bind(&batch.source_id)
+            .bind(&incoming.kind)
+            .bind(&incoming.name)
+            .execute(&mut **tx)
+            .await
+            .map_err(Error::storage)?;
+        Ok(())
+    }
+
+    async fn upsert_records(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        batch: &SyncBatch,
+        rows: &[(&IncomingRecord, String)],
+        now: &str,
+    ) -> Result<()> {
+        const COLUMNS: usize = 18;
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO catalog_records (plugin, kind, name, source_id, asset_uid, source_position, record, content_digest, \
+                 revision_id, provenance, refs, display_name, description, validated, diagnostics, created_at, updated_at, \
+                 first_seen_at, content_changed_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * COLUMNS;
+                let d = self.dialect;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},{},${},${},{},{},${},${},TRUE,{},${},${},${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    d.json_in(b + 7),
+                    b + 8,
+                    b + 9,
+                    d.json_in(b + 10),
+                    d.json_in(b + 11),
+                    b + 12,
+                    b + 13,
+                    d.json_in(b + 14),
+                    b + 15,
+                    b + 16,
+                    b + 17,
+                    b + 18
+                ));
+            }
+            sql.push_str(
+                " ON CONFLICT (plugin, kind, name, source_id) DO UPDATE SET source_position = excluded.source_position, \
+                 record = excluded.record, content_digest = excluded.content_digest, revision_id = excluded.revision_id, \
+                 provenance = excluded.provenance, refs = excluded.refs, display_name = excluded.display_name, \
+                 description = excluded.description, validated = TRUE, diagnostics = excluded.diagnostics, \
+                 created_at = excluded.created_at, updated_at = excluded.updated_at, content_changed_at = excluded.content_changed_at",
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (incoming, first_seen) in chunk {
+                let text = |key: &str| incoming.record.get(key).and_then(Value::as_str).map(str::to_string);
+                let created = incoming.created_at.map(timestamp).unwrap_or_else(|| first_seen.clone());
+                let updated = incoming.updated_at.map(timestamp).unwrap_or_else(|| now.to_string());
+                query = query
+                    .bind(batch.plugin.clone())
+                    .bind(incoming.kind.clone())
+                    .bind(incoming.name.clone())
+                    .bind(batch.source_id.clone())
+                    .bind(incoming.uid.clone())
+                    .bind(batch.position)
+                    .bind(serde_json::to_string(&incoming.record).map_err(Error::internal)?)
+                    .bind(incoming.digest.clone())
+                    .bind(incoming.provenance.revision.id.clone())
+                    .bind(serde_json::to_string(&incoming.provenance).map_err(Error::internal)?)
+                    .bind(serde_json::to_string(&incoming.refs).map_err(Error::internal)?)
+                    .bind(text("displayName"))
+                    .bind(text("description"))
+                    .bind(serde_json::to_string(&incoming.findings).map_err(Error::internal)?)
+                    .bind(created)
+                    .bind(updated)
+                    .bind(first_seen.clone())
+                    .bind(now.to_string());
+            }
+            query.execute(&mut **tx).await.map_err(Error::storage)?;
+        }
+        Ok(())
+    }
+
+    async fn relink(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, batch: &SyncBatch, records: &[&IncomingRecord]) -> Result<()> {
+        for record in records {
+            sqlx::query("DELETE FROM catalog_links WHERE from_plugin = $1 AND source_id = $2 AND from_kind = $3 AND from_name = $4")
+                .bind(&batch.plugin)
+                .bind(&batch.source_id)
+                .bind(&record.kind)
+                .bind(&record.name)
+                .execute(&mut **tx)
+                .await
+                .map_err(Error::storage)?;
+        }
+        let links: Vec<(&IncomingRecord, &Reference)> = records.iter().flat_map(|r| r.refs.iter().map(move |l| (*r, l))).collect();
+        const COLUMNS: usize = 9;
+        for chunk in links.chunks(INSERT_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let placeholders: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", i * COLUMNS + c)).collect();
+                    format!("({})", placeholders.join(","))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO catalog_links (from_plugin, from_kind, from_name, source_id, path, link_type, target_plugin, target_kind, target_name) \
+                 VALUES {} ON CONFLICT DO NOTHING",
+                values.join(",")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (record, link) in chunk {
+                query = query
+                    .bind(batch.plugin.clone())
+                    .bind(record.kind.clone())
+                    .bind(record.name.clone())
+                    .bind(batch.source_id.clone())
+                    .bind(link.path.clone())
+                    .bind(link.link_type.clone())
+                    .bind(link.plugin.clone())
+                    .bind(link.kind.clone())
+                    .bind(link.name.clone());
+            }
+            query.execute(&mut **tx).await.map_err(Error::storage)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every row of a source (disabled or removed sources).
+    pub async fn remove_source_records(&self, plugin: &str, source_id: &str) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(Error::storage)?;
+        self.lock_source(&mut tx, plugin, source_id).await?;
+        sqlx::query("DELETE FROM catalog_links WHERE from_plugin = $1 AND source_id = $2")
+            .bind(plugin)
+            .bind(source_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::storage)?;
+        let removed = sqlx::query("DELETE FROM catalog_records WHERE plugin = $1 AND source_id = $2")
+            .bind(plugin)
+            .bind(source_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::storage)?
+            .rows_affected();
+        if removed > 0 {
+            recompute_effective(&mut tx, plugin).await?;
+        }
+        tx.commit().await.map_err(Error::storage)?;
+        Ok(removed)
+    }
+
+    /// Plugins and source ids that still have rows.
+    pub async fn sources_with_records(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT DISTINCT plugin, source_id FROM catalog_records")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        rows.iter().map(|r| Ok((get(r, "plugin")?, get(r, "source_id")?))).collect()
+    }
+
+    fn record_columns(&self) -> String {
+        let d = self.dialect;
+        format!(
+            "r.plugin, r.kind, r.name, r.source_id, r.asset_uid, {} AS record, r.content_digest, {} AS provenance, {} AS refs, \
+             r.validated, {} AS diagnostics, r.created_at, r.updated_at",
+            d.json_out("r.record"),
+            d.json_out("r.provenance"),
+            d.json_out("r.refs"),
+            d.json_out("r.diagnostics")
+        )
+    }
+
+    /// The effective record of a key.
+    pub async fn get_record(&self, plugin: &str, kind: &str, name: &str) -> Result<Option<StoredRecord>> {
+        let sql = format!(
+            "SELECT {} FROM catalog_records r WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.is_effective = TRUE",
+            self.record_columns()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(plugin)
+            .bind(kind)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        row.as_ref().map(stored_record).transpose()
+    }
+
+    /// Which of `keys` exist as effective records.
+    pub async fn existing_keys(&self, keys: &[(String, String, String)]) -> Result<HashSet<(String, String, String)>> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(INSERT_CHUNK) {
+            let tuples: Vec<String> = (0..chunk.len()).map(|i| format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
+            let sql = format!(
+                "SELECT plugin, kind, name FROM catalog_records WHERE is_effective = TRUE AND (plugin, kind, name) IN (VALUES {})",
+                tuples.join(",")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (p, k, n) in chunk {
+                query = query.bind(p.clone()).bind(k.clone()).bind(n.clone());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(Error::storage)? {
+                found.insert((get(&row, "plugin")?, get(&row, "kind")?, get(&row, "name")?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Links from effective records that point at a key.
+    pub async fn inbound_links(&self, plugin: &str, kind: &str, name: &str) -> Result<Vec<InboundLink>> {
+        let rows = sqlx::query(
+            "SELECT l.from_plugin, l.from_kind, l.from_name, l.link_type, l.path FROM catalog_links l \
+             JOIN catalog_records r ON r.plugin = l.from_plugin AND r.kind = l.from_kind AND r.name = l.from_name \
+               AND r.source_id = l.source_id AND r.is_effective = TRUE \
+             WHERE l.target_plugin = $1 AND l.target_kind = $2 AND l.target_name = $3 \
+             ORDER BY l.from_plugin, l.from_kind, l.from_name, l.path",
+        )
+        .bind(plugin)
+        .bind(kind)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::storage)?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboundLink {
+                    plugin: get(r, "from_plugin")?,
+                    kind: get(r, "from_kind")?,
+                    name: get(r, "from_name")?,
+                    link_type: get(r, "link_type")?,
+                    path: get(r, "path")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A page of effective records.
+    pub async fn list_records(&self, query: &RecordQuery) -> Result<RecordPage> {
+        let built = query::build(self.dialect, query, &self.record_columns())?;
+        let mut select = sqlx::query(AssertSqlSafe(built.select));
+        for param in &built.params {
+            select = param.bind(select);
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(Error::storage)?;
+        let mut items: Vec<StoredRecord> = rows.iter().map(stored_record).collect::<Result<_>>()?;
+        let has_more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        let total = match built.count {
+            Some(sql) => {
+                let mut count = sqlx::query(AssertSqlSafe(sql));
+                for param in &built.count_params {
+                    count = param.bind(count);
+                }
+                let row = count.fetch_one(&self.pool).await.map_err(Error::storage)?;
+                Some(row.try_get::<i64, _>(0).map_err(Error::storage)?)
+            }
+            None => None,
+        };
+        Ok(RecordPage { items, has_more, total })
+    }
+
+    /// Stored state of every source.
+    pub async fn source_states(&self) -> Result<Vec<StoredSourceState>> {
+        let sql = format!(
+            "SELECT plugin, source_id, enabled_override, {} AS applied_definition, {} AS status FROM source_state ORDER BY plugin, source_id",
+            self.dialect.json_out("applied_definition"),
+            self.dialect.json_out("status")
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(Error::storage)?;
+        rows.iter()
+            .map(|row| {
+                let applied: Option<String> = row.try_get("applied_definition").map_err(Error::storage)?;
+                let status: String = get(row, "status")?;
+                Ok(StoredSourceState {
+                    plugin: get(row, "plugin")?,
+                    source_id: get(row, "source_id")?,
+                    overrides: SourceOverrides {
+                        enabled: row.try_get::<Option<bool>, _>("enabled_override").map_err(Error::storage)?,
+                        applied: applied.map(|text: String| serde_json::from_str::<SourceDefinition>(&text)).transpose().map_err(Error::internal)?,
+                    },
+                    status: serde_json::from_str(&status).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Stores the status of a source outside a sync (errors, disabling).
+    pub async fn save_status(&self, plugin: &str, source_id: &str, state: &SourceState) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(Error::storage)?;
+        self.write_status(&mut tx, plugin, source_id, state).await?;
+        tx.commit().await.map_err(Error::storage)
+    }
+
+    async fn write_status(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, plugin: &str, source_id: &str, state: &SourceState) -> Result<()> {
+        let ts = match self.dialect {
+            Dialect::Sqlite => "$5",
+            Dialect::Postgres => "$5::timestamptz",
+        };
+        let sql = format!(
+            "INSERT INTO source_state (plugin, source_id, state, status, updated_at) VALUES ($1, $2, $3, {}, {ts}) \
+             ON CONFLICT (plugin, source_id) DO UPDATE SET state = excluded.state, status = excluded.status, updated_at = excluded.updated_at",
+            self.dialect.json_in(4)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(plugin)
+            .bind(source_id)
+            .bind(&state.state)
+            .bind(serde_json::to_string(state).map_err(Error::internal)?)
+            .bind(timestamp(Utc::now()))
+            .execute(&mut **tx)
+            .await
+            .map_err(Error::storage)?;
+        Ok(())
+    }
+
+    /// Stores a runtime enabled override (None clears it).
+    pub async fn set_enabled_override(&self, plugin: &str, source_id: &str, enabled: Option<bool>) -> Result<()> {
+        let ts = if self.dialect == Dialect::Postgres { "$4::timestamptz" } else { "$4" };
+        let sql = format!(
+            "INSERT INTO source_state (plugin, source_id, enabled_override, updated_at) VALUES ($1, $2, $3, {ts}) \
+             ON CONFLICT (plugin, source_id) DO UPDATE SET enabled_override = excluded.enabled_override, updated_at = excluded.updated_at"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(plugin)
+            .bind(source_id)
+            .bind(enabled)
+            .bind(timestamp(Utc::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        Ok(())
+    }
+
+    /// Stores a source definition created by `apply`.
+    pub async fn set_applied_definition(&self, plugin: &str, definition: &SourceDefinition) -> Result<()> {
+        let ts = if self.dialect == Dialect::Postgres { "$4::timestamptz" } else { "$4" };
+        let sql = format!(
+            "INSERT INTO source_state (plugin, source_id, applied_definition, updated_at) VALUES ($1, $2, {}, {ts}) \
+             ON CONFLICT (plugin, source_id) DO UPDATE SET applied_definition = excluded.applied_definition, \
+             enabled_override = NULL, updated_at = excluded.updated_at",
+            self.dialect.json_in(3)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(plugin)
+            .bind(&definition.id)
+            .bind(serde_json::to_string(definition).map_err(Error::internal)?)
+            .bind(timestamp(Utc::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        Ok(())
+    }
+}
+
+async fn recompute_effective(tx: &mut sqlx::Transaction<'_, sqlx::Any>, plugin: &str) -> Result<()> {
+    // The row of the first-listed source wins; positions are unique per plugin.
+    sqlx::query(
+        "UPDATE catalog_records SET is_effective = (source_position = (SELECT MIN(o.source_position) FROM catalog_records o \
+           WHERE o.plugin = catalog_records.plugin AND o.kind = catalog_records.kind AND o.name = catalog_records.name)) \
+         WHERE plugin = $1 AND is_effective <> (source_position = (SELECT MIN(o.source_position) FROM catalog_records o \
+           WHERE o.plugin = catalog_records.plugin AND o.kind = catalog_records.kind AND o.name = catalog_records.name))",
+    )
+    .bind(plugin)
+    .execute(&mut **tx)
+    .await
+    .map_err(Error::storage)?;
+    Ok(())
+}
+
+fn get(row: &AnyRow, column: &str) -> Result<String> {
+    row.try_get::<String, _>(column).map_err(Error::storage)
+}
+
+fn stored_record(row: &AnyRow) -> Result<StoredRecord> {
+    let json = |column: &str| -> Result<Value> { serde_json::from_str(&get(row, column)?).map_err(Error::internal) };
+    Ok(StoredRecord {
+        plugin: get(row, "plugin")?,
+        kind: get(row, "kind")?,
+        name: get(row, "name")?,
+        source_id: get(row, "source_id")?,
+        uid: get(row, "asset_uid")?,
+        record: json("record")?,
+        digest: get(row, "content_digest")?,
+        provenance: serde_json::from_value(json("provenance")?).map_err(Error::internal)?,
+        refs: serde_json::from_value(json("refs")?).map_err(Error::internal)?,
+        validated: row.try_get::<bool, _>("validated").map_err(Error::storage)?,
+        diagnostics: serde_json::from_value(json("diagnostics")?).unwrap_or_default(),
+        created_at: parse_timestamp(&get(row, "created_at")?),
+        updated_at: parse_timestamp(&get(row, "updated_at")?),
+    })
+}
+
+/// Why the database could not be opened; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Bad URL or folder (exit 2).
+    #[error("database configuration: {0}")]
+    Config(String),
+    /// Not reachable in time (exit 4).
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+    /// A migration failed (exit 3).
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+fn prepare_sqlite_dir(url: &str) -> Result<(), OpenError> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| OpenError::Config(format!("cannot create {}: {e}", parent.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// A database URL without its password, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
