@@ -17,7 +17,9 @@ fn main() -> io::Result<()> {
     compiler.include_imports(true).include_source_info(true);
     for file in &files {
         let relative = file.strip_prefix(PROTO_ROOT).expect("file under proto/");
-        compiler.open_file(relative).map_err(|e| io::Error::other(e.to_string()))?;
+        compiler
+            .open_file(relative)
+            .map_err(|e| io::Error::other(e.to_string()))?;
     }
     let descriptor_bytes = compiler.encode_file_descriptor_set();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -20,11 +20,20 @@ pub struct ServerConfig {
 
     /// CatalogSources file(s) to load (repeatable; comma-separated in the
     /// variable). Defaults to the project's sample catalogs.
-    #[arg(long = "sources", env = "CATALOG_SOURCES", value_delimiter = ',', default_value = "samples/catalog-sources.yaml")]
+    #[arg(
+        long = "sources",
+        env = "CATALOG_SOURCES",
+        value_delimiter = ',',
+        default_value = "samples/catalog-sources.yaml"
+    )]
     pub sources: Vec<PathBuf>,
 
     /// Database URL: sqlite://path (embedded default) or postgres://...
-    #[arg(long, env = "CATALOG_DATABASE_URL", default_value = "sqlite://./data/catalog.db")]
+    #[arg(
+        long,
+        env = "CATALOG_DATABASE_URL",
+        default_value = "sqlite://./data/catalog.db"
+    )]
     pub database_url: String,
 
     /// Maximum database connections in the pool.

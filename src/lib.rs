@@ -27,7 +27,8 @@ pub mod transport;
 /// Generated protobuf types and the descriptor set they came from.
 pub mod proto {
     /// Encoded FileDescriptorSet of every proto file (with imports).
-    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/catalog_descriptor.bin"));
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/catalog_descriptor.bin"));
 
     /// catalog.v1alpha1
     pub mod catalog {

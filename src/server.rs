@@ -21,7 +21,11 @@ use crate::telemetry::CorrelationLayer;
 use crate::transport::grpc::{assets::AssetApi, plugins::PluginApi, sources::SourceApi};
 
 /// Fully qualified names of the served API services (health reports each).
-pub const SERVICES: &[&str] = &["catalog.v1alpha1.PluginService", "catalog.v1alpha1.AssetService", "catalog.v1alpha1.SourceService"];
+pub const SERVICES: &[&str] = &[
+    "catalog.v1alpha1.PluginService",
+    "catalog.v1alpha1.AssetService",
+    "catalog.v1alpha1.SourceService",
+];
 
 /// Why the server could not start; each maps to the exit code of spec 12.
 #[derive(Debug, thiserror::Error)]
@@ -75,32 +79,53 @@ impl RunningServer {
 }
 
 /// Starts the server on `config.listen`, or on `listener` when given.
-pub async fn start(config: ServerConfig, listener: Option<TcpListener>) -> Result<RunningServer, StartError> {
-    let registry = Registry::load(config.plugins_dir.as_deref()).map_err(|e| StartError::Config(e.message))?;
-    let store = Store::open(&config.database_url, config.db_max_connections, Duration::from_secs(config.db_connect_timeout_seconds))
-        .await
-        .map_err(|e| match e {
-            OpenError::Config(m) => StartError::Config(m),
-            OpenError::Migration(m) => StartError::Migration(format!("migration failed: {m}")),
-            OpenError::Unreachable(m) => StartError::Database(format!("database unreachable: {m}")),
-        })?;
+pub async fn start(
+    config: ServerConfig,
+    listener: Option<TcpListener>,
+) -> Result<RunningServer, StartError> {
+    let registry =
+        Registry::load(config.plugins_dir.as_deref()).map_err(|e| StartError::Config(e.message))?;
+    let store = Store::open(
+        &config.database_url,
+        config.db_max_connections,
+        Duration::from_secs(config.db_connect_timeout_seconds),
+    )
+    .await
+    .map_err(|e| match e {
+        OpenError::Config(m) => StartError::Config(m),
+        OpenError::Migration(m) => StartError::Migration(format!("migration failed: {m}")),
+        OpenError::Unreachable(m) => StartError::Database(format!("database unreachable: {m}")),
+    })?;
     let sources_files: Vec<PathBuf> = config.sources.clone();
     for file in &sources_files {
         if !file.exists() {
-            return Err(StartError::Config(format!("sources file {} does not exist (set CATALOG_SOURCES)", file.display())));
+            return Err(StartError::Config(format!(
+                "sources file {} does not exist (set CATALOG_SOURCES)",
+                file.display()
+            )));
         }
     }
     let source_roots = if config.source_roots.is_empty() {
-        sources_files.iter().filter_map(|f| f.canonicalize().ok()?.parent().map(|p| p.to_path_buf())).collect()
+        sources_files
+            .iter()
+            .filter_map(|f| f.canonicalize().ok()?.parent().map(|p| p.to_path_buf()))
+            .collect()
     } else {
         config.source_roots.clone()
     };
     let engine = Engine::new(
         registry.clone(),
         store.clone(),
-        EngineSettings { sources_files, source_roots, reconcile_interval: Duration::from_secs(config.reconcile_seconds.max(1)) },
+        EngineSettings {
+            sources_files,
+            source_roots,
+            reconcile_interval: Duration::from_secs(config.reconcile_seconds.max(1)),
+        },
     );
-    let warnings = engine.load_config().await.map_err(|e| StartError::Config(format!("{} (line {})", e.message, e.line)))?;
+    let warnings = engine
+        .load_config()
+        .await
+        .map_err(|e| StartError::Config(format!("{} (line {})", e.message, e.line)))?;
     for warning in warnings {
         tracing::warn!(warning = %warning, "sources configuration");
     }
@@ -108,16 +133,22 @@ pub async fn start(config: ServerConfig, listener: Option<TcpListener>) -> Resul
 
     let listener = match listener {
         Some(l) => l,
-        None => TcpListener::bind(config.listen).await.map_err(|e| StartError::Listen(format!("{}: {e}", config.listen)))?,
+        None => TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartError::Listen(format!("{}: {e}", config.listen)))?,
     };
-    let addr = listener.local_addr().map_err(|e| StartError::Listen(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(e.to_string()))?;
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback without TLS");
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in std::iter::once("").chain(SERVICES.iter().copied()) {
-        health.set_service_status(name, ServingStatus::NotServing).await;
+        health
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
     }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -136,11 +167,22 @@ pub async fn start(config: ServerConfig, listener: Option<TcpListener>) -> Resul
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(pb::plugin_service_server::PluginServiceServer::new(PluginApi::new(catalog.clone())))
-        .add_service(pb::asset_service_server::AssetServiceServer::new(AssetApi::new(catalog.clone())))
-        .add_service(pb::source_service_server::SourceServiceServer::new(SourceApi::new(catalog.clone())));
+        .add_service(pb::plugin_service_server::PluginServiceServer::new(
+            PluginApi::new(catalog.clone()),
+        ))
+        .add_service(pb::asset_service_server::AssetServiceServer::new(
+            AssetApi::new(catalog.clone()),
+        ))
+        .add_service(pb::source_service_server::SourceServiceServer::new(
+            SourceApi::new(catalog.clone()),
+        ));
 
-    let background = tokio::spawn(sync_loop(engine.clone(), health, shutdown_rx.clone(), Duration::from_secs(config.reconcile_seconds.max(1))));
+    let background = tokio::spawn(sync_loop(
+        engine.clone(),
+        health,
+        shutdown_rx.clone(),
+        Duration::from_secs(config.reconcile_seconds.max(1)),
+    ));
     let mut serve_shutdown = shutdown_rx.clone();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let handle = tokio::spawn(async move {
@@ -158,13 +200,19 @@ pub async fn start(config: ServerConfig, listener: Option<TcpListener>) -> Resul
         tracing::info!("server stopped");
     });
     tracing::info!(%addr, "catalog server listening (gRPC, health, reflection)");
-    Ok(RunningServer { addr, shutdown: shutdown_tx, handle, catalog })
+    Ok(RunningServer {
+        addr,
+        shutdown: shutdown_tx,
+        handle,
+        catalog,
+    })
 }
 
 async fn terminate_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -178,12 +226,24 @@ async fn terminate_signal() {
 /// the overrides other replicas stored, and re-syncs every source whose
 /// data changed. Health turns SERVING once the first load was attempted
 /// for every enabled source.
-async fn sync_loop(engine: Arc<Engine>, health: tonic_health::server::HealthReporter, mut stop: watch::Receiver<bool>, every: Duration) {
+async fn sync_loop(
+    engine: Arc<Engine>,
+    health: tonic_health::server::HealthReporter,
+    mut stop: watch::Receiver<bool>,
+    every: Duration,
+) {
     let failed = engine.reconcile().await;
-    let total = engine.effective_sources(None).await.iter().filter(|s| s.enabled).count();
+    let total = engine
+        .effective_sources(None)
+        .await
+        .iter()
+        .filter(|s| s.enabled)
+        .count();
     tracing::info!(sources = total, failed, "initial load finished");
     for name in std::iter::once("").chain(SERVICES.iter().copied()) {
-        health.set_service_status(name, ServingStatus::Serving).await;
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
     }
     loop {
         tokio::select! {

@@ -15,7 +15,11 @@ pub struct CorrelationId(pub String);
 
 /// Accepts an inbound id of 1–128 characters from `[A-Za-z0-9._:-]`.
 pub fn accept_request_id(value: &str) -> Option<String> {
-    let ok = !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
     ok.then(|| value.to_string())
 }
 
@@ -30,10 +34,18 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. `filter` uses tracing's env-filter syntax.
 pub fn init(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
@@ -63,15 +75,25 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).and_then(accept_request_id);
-        let id = header("x-request-id").or_else(|| header("x-correlation-id")).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(accept_request_id)
+        };
+        let id = header("x-request-id")
+            .or_else(|| header("x-correlation-id"))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let method = request.uri().path().to_string();
         request.extensions_mut().insert(CorrelationId(id.clone()));
         let span = tracing::info_span!("request", correlationId = %id, grpcMethod = %method);
@@ -99,7 +121,10 @@ mod tests {
 
     #[test]
     fn request_ids_are_checked() {
-        assert_eq!(accept_request_id("abc-123:x.y_z").as_deref(), Some("abc-123:x.y_z"));
+        assert_eq!(
+            accept_request_id("abc-123:x.y_z").as_deref(),
+            Some("abc-123:x.y_z")
+        );
         assert!(accept_request_id("").is_none());
         assert!(accept_request_id("has space").is_none());
         assert!(accept_request_id(&"a".repeat(129)).is_none());

@@ -15,13 +15,21 @@ use crate::domain::plugin::PluginManifest;
 use crate::domain::{Error, Reason, Result};
 use crate::plugins::Registry;
 use crate::sources::engine::{EffectiveSource, Engine};
-use crate::storage::{Cond, OrderKey, RecordQuery, StoredRecord, Store, Target};
+use crate::storage::{Cond, OrderKey, RecordQuery, Store, StoredRecord, Target};
 
 /// Lifecycle state every asset has until the governance overlay lands.
 pub const DEFAULT_LIFECYCLE_STATE: &str = "draft";
 
 /// Paths every kind accepts in filters and that need no manifest entry.
-const UNIVERSAL_ROOTS: &[&str] = &["metadata", "spec", "governance", "lifecycleState", "sourceId", "sourceLabel", "name"];
+const UNIVERSAL_ROOTS: &[&str] = &[
+    "metadata",
+    "spec",
+    "governance",
+    "lifecycleState",
+    "sourceId",
+    "sourceLabel",
+    "name",
+];
 
 /// The application service behind the asset, plugin and source APIs.
 #[derive(Clone)]
@@ -112,7 +120,11 @@ pub struct AssetPage {
 impl Catalog {
     /// A catalog over a registry, a store and a sync engine.
     pub fn new(registry: Registry, store: Store, engine: Arc<Engine>) -> Self {
-        Catalog { registry, store, engine }
+        Catalog {
+            registry,
+            store,
+            engine,
+        }
     }
 
     /// The plugin registry.
@@ -126,7 +138,12 @@ impl Catalog {
     }
 
     /// Lists assets of the given plugins (all when empty) and kinds.
-    pub async fn list(&self, plugins: &[String], kinds: &[String], params: &ListParams) -> Result<AssetPage> {
+    pub async fn list(
+        &self,
+        plugins: &[String],
+        kinds: &[String],
+        params: &ListParams,
+    ) -> Result<AssetPage> {
         let manifests = self.scope(plugins, kinds)?;
         let sources = self.engine.effective_sources(None).await;
         let mut conditions = Vec::new();
@@ -139,7 +156,13 @@ impl Catalog {
             "" => matches!(order, OrderKey::CreatedAt | OrderKey::UpdatedAt),
             "ASC" => false,
             "DESC" => true,
-            other => return Err(Error::new(Reason::InvalidParams, format!("sortOrder {other:?} must be ASC or DESC")).violation("sortOrder", "ASC or DESC")),
+            other => {
+                return Err(Error::new(
+                    Reason::InvalidParams,
+                    format!("sortOrder {other:?} must be ASC or DESC"),
+                )
+                .violation("sortOrder", "ASC or DESC"))
+            }
         };
         let scope: Vec<String> = manifests.iter().map(|m| m.name().to_string()).collect();
         let hash = query_hash(&[
@@ -157,11 +180,22 @@ impl Catalog {
             if descending { "DESC" } else { "ASC" },
             &params.include_archived.to_string(),
         ]);
-        let after = if params.page_token.is_empty() { None } else { Some(Cursor::decode(&params.page_token, &hash)?) };
+        let after = if params.page_token.is_empty() {
+            None
+        } else {
+            Some(Cursor::decode(&params.page_token, &hash)?)
+        };
         let limit = page_size(params.page_size);
         let query = RecordQuery {
-            scopes: manifests.iter().map(|m| (m.name().to_string(), m.spec.entity.kind.clone())).collect(),
-            filter: if conditions.is_empty() { None } else { Some(Cond::And(conditions)) },
+            scopes: manifests
+                .iter()
+                .map(|m| (m.name().to_string(), m.spec.entity.kind.clone()))
+                .collect(),
+            filter: if conditions.is_empty() {
+                None
+            } else {
+                Some(Cond::And(conditions))
+            },
             q: Some(params.q.clone()).filter(|q| !q.is_empty()),
             order: order.clone(),
             descending,
@@ -179,8 +213,17 @@ impl Catalog {
             .encode(),
             _ => String::new(),
         };
-        let items = page.items.into_iter().map(|record| self.view(record, &sources)).collect();
-        Ok(AssetPage { items, next_page_token, total: page.total, page_size: limit })
+        let items = page
+            .items
+            .into_iter()
+            .map(|record| self.view(record, &sources))
+            .collect();
+        Ok(AssetPage {
+            items,
+            next_page_token,
+            total: page.total,
+            page_size: limit,
+        })
     }
 
     /// One asset with its links.
@@ -208,11 +251,19 @@ impl Catalog {
             .iter()
             .filter_map(|r| {
                 let manifest = self.registry.get(&r.plugin).ok()?;
-                Some((r.plugin.clone(), manifest.spec.entity.kind.clone(), r.name.clone()))
+                Some((
+                    r.plugin.clone(),
+                    manifest.spec.entity.kind.clone(),
+                    r.name.clone(),
+                ))
             })
             .collect();
         let existing = self.store.existing_keys(&keys).await?;
-        let outbound = record.refs.iter().map(|r| self.outbound_link(r, &existing)).collect();
+        let outbound = record
+            .refs
+            .iter()
+            .map(|r| self.outbound_link(r, &existing))
+            .collect();
         let inbound = self
             .store
             .inbound_links(&record.plugin, &record.kind, &record.name)
@@ -228,7 +279,11 @@ impl Catalog {
         Ok((outbound, inbound))
     }
 
-    fn outbound_link(&self, reference: &Reference, existing: &std::collections::HashSet<(String, String, String)>) -> LinkView {
+    fn outbound_link(
+        &self,
+        reference: &Reference,
+        existing: &std::collections::HashSet<(String, String, String)>,
+    ) -> LinkView {
         let mut attributes = reference.attributes.clone();
         attributes.insert("path".into(), reference.path.clone());
         if let Some(version) = &reference.version {
@@ -238,19 +293,41 @@ impl Catalog {
             Err(_) => (reference.kind.clone(), "plugin-unavailable"),
             Ok(manifest) => {
                 let kind = manifest.spec.entity.kind.clone();
-                let found = existing.contains(&(reference.plugin.clone(), kind.clone(), reference.name.clone()));
+                let found = existing.contains(&(
+                    reference.plugin.clone(),
+                    kind.clone(),
+                    reference.name.clone(),
+                ));
                 // Every found target is a draft until the governance overlay lands.
-                (kind, if found { "resolved-draft" } else { "unresolved" })
+                (
+                    kind,
+                    if found {
+                        "resolved-draft"
+                    } else {
+                        "unresolved"
+                    },
+                )
             }
         };
-        LinkView { link_type: reference.link_type.clone(), key: AssetKey::new(reference.plugin.clone(), kind, reference.name.clone()), resolution: resolution.into(), attributes }
+        LinkView {
+            link_type: reference.link_type.clone(),
+            key: AssetKey::new(reference.plugin.clone(), kind, reference.name.clone()),
+            resolution: resolution.into(),
+            attributes,
+        }
     }
 
     fn view(&self, record: StoredRecord, sources: &[EffectiveSource]) -> AssetView {
-        let source = sources.iter().find(|s| s.plugin == record.plugin && s.definition.id == record.source_id);
+        let source = sources
+            .iter()
+            .find(|s| s.plugin == record.plugin && s.definition.id == record.source_id);
         AssetView {
-            source_type: source.map(|s| s.definition.source_type.clone()).unwrap_or_else(|| record.provenance.source.source_type.clone()),
-            source_labels: source.map(|s| s.definition.labels.clone()).unwrap_or_default(),
+            source_type: source
+                .map(|s| s.definition.source_type.clone())
+                .unwrap_or_else(|| record.provenance.source.source_type.clone()),
+            source_labels: source
+                .map(|s| s.definition.labels.clone())
+                .unwrap_or_default(),
             lifecycle_state: DEFAULT_LIFECYCLE_STATE.into(),
             record,
             outbound: vec![],
@@ -263,13 +340,24 @@ impl Catalog {
         let mut manifests: Vec<Arc<PluginManifest>> = if plugins.is_empty() {
             self.registry.all().to_vec()
         } else {
-            plugins.iter().map(|p| self.registry.get(p).cloned()).collect::<Result<_>>()?
+            plugins
+                .iter()
+                .map(|p| self.registry.get(p).cloned())
+                .collect::<Result<_>>()?
         };
         if !kinds.is_empty() {
-            let kept: Vec<Arc<PluginManifest>> = manifests.iter().filter(|m| kinds.iter().any(|k| m.matches_kind(k))).cloned().collect();
+            let kept: Vec<Arc<PluginManifest>> = manifests
+                .iter()
+                .filter(|m| kinds.iter().any(|k| m.matches_kind(k)))
+                .cloned()
+                .collect();
             if kept.is_empty() {
                 let kind = kinds.join(", ");
-                return Err(Error::new(Reason::KindNotFound, format!("no plugin in scope has kind {kind}")).with("kind", kind));
+                return Err(Error::new(
+                    Reason::KindNotFound,
+                    format!("no plugin in scope has kind {kind}"),
+                )
+                .with("kind", kind));
             }
             manifests = kept;
         }
@@ -282,7 +370,11 @@ fn sort_value(order: &OrderKey, record: &StoredRecord) -> Value {
         OrderKey::Name => Value::String(record.name.clone()),
         OrderKey::CreatedAt => Value::String(crate::storage::timestamp(record.created_at)),
         OrderKey::UpdatedAt => Value::String(crate::storage::timestamp(record.updated_at)),
-        OrderKey::Record(path) => path.iter().try_fold(&record.record, |v, segment| v.get(segment)).cloned().unwrap_or(Value::Null),
+        OrderKey::Record(path) => path
+            .iter()
+            .try_fold(&record.record, |v, segment| v.get(segment))
+            .cloned()
+            .unwrap_or(Value::Null),
     }
 }
 
@@ -297,9 +389,21 @@ fn order_key(order_by: &str, manifests: &[Arc<PluginManifest>]) -> Result<OrderK
                 .flat_map(|m| m.spec.entity.columns.iter())
                 .find(|c| c.sortable && (c.name == other || c.path == other));
             match column {
-                Some(column) => Ok(OrderKey::Record(column.path.split('.').map(str::to_string).collect())),
+                Some(column) => Ok(OrderKey::Record(
+                    column.path.split('.').map(str::to_string).collect(),
+                )),
                 None => {
-                    let sortable: Vec<String> = manifests.iter().flat_map(|m| m.spec.entity.columns.iter().filter(|c| c.sortable).map(|c| c.name.clone())).collect();
+                    let sortable: Vec<String> = manifests
+                        .iter()
+                        .flat_map(|m| {
+                            m.spec
+                                .entity
+                                .columns
+                                .iter()
+                                .filter(|c| c.sortable)
+                                .map(|c| c.name.clone())
+                        })
+                        .collect();
                     Err(Error::new(
                         Reason::InvalidOrderBy,
                         format!("cannot order by {other:?}; use name, createdAt, updatedAt or a sortable column ({})", sortable.join(", ")),
@@ -312,10 +416,24 @@ fn order_key(order_by: &str, manifests: &[Arc<PluginManifest>]) -> Result<OrderK
 }
 
 /// Resolves the paths of a parsed filter against the plugins in scope.
-pub fn resolve(expr: &Expr, manifests: &[Arc<PluginManifest>], sources: &[EffectiveSource]) -> Result<Cond> {
+pub fn resolve(
+    expr: &Expr,
+    manifests: &[Arc<PluginManifest>],
+    sources: &[EffectiveSource],
+) -> Result<Cond> {
     Ok(match expr {
-        Expr::And(items) => Cond::And(items.iter().map(|e| resolve(e, manifests, sources)).collect::<Result<_>>()?),
-        Expr::Or(items) => Cond::Or(items.iter().map(|e| resolve(e, manifests, sources)).collect::<Result<_>>()?),
+        Expr::And(items) => Cond::And(
+            items
+                .iter()
+                .map(|e| resolve(e, manifests, sources))
+                .collect::<Result<_>>()?,
+        ),
+        Expr::Or(items) => Cond::Or(
+            items
+                .iter()
+                .map(|e| resolve(e, manifests, sources))
+                .collect::<Result<_>>()?,
+        ),
         Expr::Not(inner) => Cond::Not(Box::new(resolve(inner, manifests, sources)?)),
         Expr::Predicate(p) => {
             let path: Vec<&str> = p.path.iter().map(String::as_str).collect();
@@ -325,32 +443,54 @@ pub fn resolve(expr: &Expr, manifests: &[Arc<PluginManifest>], sources: &[Effect
                 ["metadata", "uid"] => Target::Uid,
                 ["metadata", "sourceRef", "plugin"] => Target::Plugin,
                 ["kind"] if !manifests.iter().any(|m| m.declares_path("kind")) => Target::Kind,
-                ["lifecycleState"] | ["governance", "lifecycle", "state"] | ["status", "lifecycle", "phase"] => {
+                ["lifecycleState"]
+                | ["governance", "lifecycle", "state"]
+                | ["status", "lifecycle", "phase"] => {
                     Target::Fixed(Some(DEFAULT_LIFECYCLE_STATE.into()))
                 }
                 ["governance", ..] => Target::Fixed(None),
-                ["sourceLabel"] | ["metadata", "sourceRef", "sourceLabels"] => return source_label_cond(p.op, &p.values, sources),
-                ["metadata", "labels", rest @ ..] if !rest.is_empty() => Target::Record(prefixed("labels", rest)),
-                ["metadata", "annotations", rest @ ..] if !rest.is_empty() => Target::Record(prefixed("annotations", rest)),
+                ["sourceLabel"] | ["metadata", "sourceRef", "sourceLabels"] => {
+                    return source_label_cond(p.op, &p.values, sources)
+                }
+                ["metadata", "labels", rest @ ..] if !rest.is_empty() => {
+                    Target::Record(prefixed("labels", rest))
+                }
+                ["metadata", "annotations", rest @ ..] if !rest.is_empty() => {
+                    Target::Record(prefixed("annotations", rest))
+                }
                 ["metadata", "tags"] => Target::Record(vec!["tags".into()]),
                 ["metadata", "displayName"] => Target::Record(vec!["displayName".into()]),
                 ["metadata", "description"] => Target::Record(vec!["description".into()]),
-                ["spec", rest @ ..] if !rest.is_empty() => Target::Record(rest.iter().map(|s| s.to_string()).collect()),
-                [root, ..] if manifests.iter().any(|m| m.declares_path(root)) => Target::Record(p.path.clone()),
+                ["spec", rest @ ..] if !rest.is_empty() => {
+                    Target::Record(rest.iter().map(|s| s.to_string()).collect())
+                }
+                [root, ..] if manifests.iter().any(|m| m.declares_path(root)) => {
+                    Target::Record(p.path.clone())
+                }
                 _ => {
                     let dotted = p.path.join(".");
-                    let hint = if UNIVERSAL_ROOTS.contains(&path[0]) { "this universal path is not supported" } else { "the kind does not declare it" };
+                    let hint = if UNIVERSAL_ROOTS.contains(&path[0]) {
+                        "this universal path is not supported"
+                    } else {
+                        "the kind does not declare it"
+                    };
                     return Err(Error::new(Reason::InvalidFilter, format!("filterQuery: cannot filter on {dotted:?}: {hint}; see the plugin's capabilities for filter fields"))
                         .with("path", dotted));
                 }
             };
-            Cond::Cmp { target, op: p.op, values: p.values.clone() }
+            Cond::Cmp {
+                target,
+                op: p.op,
+                values: p.values.clone(),
+            }
         }
     })
 }
 
 fn prefixed(root: &str, rest: &[&str]) -> Vec<String> {
-    std::iter::once(root.to_string()).chain(rest.iter().map(|s| s.to_string())).collect()
+    std::iter::once(root.to_string())
+        .chain(rest.iter().map(|s| s.to_string()))
+        .collect()
 }
 
 fn source_label_cond(op: Op, values: &[Literal], sources: &[EffectiveSource]) -> Result<Cond> {
@@ -358,7 +498,10 @@ fn source_label_cond(op: Op, values: &[Literal], sources: &[EffectiveSource]) ->
         .iter()
         .map(|v| match v {
             Literal::Str(s) => Ok(s.clone()),
-            _ => Err(Error::new(Reason::InvalidFilter, "filterQuery: sourceLabel takes quoted strings")),
+            _ => Err(Error::new(
+                Reason::InvalidFilter,
+                "filterQuery: sourceLabel takes quoted strings",
+            )),
         })
         .collect::<Result<_>>()?;
     let matching = |label_match: &dyn Fn(&str) -> bool| -> Vec<(String, String)> {
@@ -370,30 +513,62 @@ fn source_label_cond(op: Op, values: &[Literal], sources: &[EffectiveSource]) ->
     };
     Ok(match op {
         Op::Eq | Op::In => Cond::FromSources(matching(&|l| wanted.iter().any(|w| w == l))),
-        Op::Ne => Cond::Not(Box::new(Cond::FromSources(matching(&|l| wanted.iter().any(|w| w == l))))),
-        _ => return Err(Error::new(Reason::InvalidFilter, "filterQuery: sourceLabel supports =, != and IN")),
+        Op::Ne => Cond::Not(Box::new(Cond::FromSources(matching(&|l| {
+            wanted.iter().any(|w| w == l)
+        })))),
+        _ => {
+            return Err(Error::new(
+                Reason::InvalidFilter,
+                "filterQuery: sourceLabel supports =, != and IN",
+            ))
+        }
     })
 }
 
 fn convenience_filters(params: &ListParams, sources: &[EffectiveSource]) -> Result<Vec<Cond>> {
     let mut out = Vec::new();
-    let strings = |values: &[String]| values.iter().map(|v| Literal::Str(v.clone())).collect::<Vec<_>>();
+    let strings = |values: &[String]| {
+        values
+            .iter()
+            .map(|v| Literal::Str(v.clone()))
+            .collect::<Vec<_>>()
+    };
     if !params.lifecycle_states.is_empty() {
-        out.push(Cond::Cmp { target: Target::Fixed(Some(DEFAULT_LIFECYCLE_STATE.into())), op: Op::In, values: strings(&params.lifecycle_states) });
+        out.push(Cond::Cmp {
+            target: Target::Fixed(Some(DEFAULT_LIFECYCLE_STATE.into())),
+            op: Op::In,
+            values: strings(&params.lifecycle_states),
+        });
     }
     // Governance metadata (risk, compliance, owner, team) is unset on every
     // asset until the overlay lands, so these filters match nothing.
-    if !params.risk_levels.is_empty() || !params.compliance_tags.is_empty() || !params.owner.is_empty() || !params.team.is_empty() {
+    if !params.risk_levels.is_empty()
+        || !params.compliance_tags.is_empty()
+        || !params.owner.is_empty()
+        || !params.team.is_empty()
+    {
         out.push(Cond::Const(false));
     }
     if !params.source_id.is_empty() {
-        out.push(Cond::Cmp { target: Target::SourceId, op: Op::Eq, values: vec![Literal::Str(params.source_id.clone())] });
+        out.push(Cond::Cmp {
+            target: Target::SourceId,
+            op: Op::Eq,
+            values: vec![Literal::Str(params.source_id.clone())],
+        });
     }
     for label in &params.labels {
         let Some((key, value)) = label.split_once('=') else {
-            return Err(Error::new(Reason::InvalidParams, format!("label {label:?} must be key=value")).violation("label", "key=value"));
+            return Err(Error::new(
+                Reason::InvalidParams,
+                format!("label {label:?} must be key=value"),
+            )
+            .violation("label", "key=value"));
         };
-        out.push(Cond::Cmp { target: Target::Record(vec!["labels".into(), key.into()]), op: Op::Eq, values: vec![Literal::Str(value.into())] });
+        out.push(Cond::Cmp {
+            target: Target::Record(vec!["labels".into(), key.into()]),
+            op: Op::Eq,
+            values: vec![Literal::Str(value.into())],
+        });
     }
     let _ = sources;
     Ok(out)
@@ -409,7 +584,11 @@ pub fn native_record(record: &StoredRecord) -> Value {
 }
 
 /// Resolves a native plural to its plugin manifest.
-pub fn resolve_plural<'a>(registry: &'a Registry, plugin: &str, plural: &str) -> Result<&'a Arc<PluginManifest>> {
+pub fn resolve_plural<'a>(
+    registry: &'a Registry,
+    plugin: &str,
+    plural: &str,
+) -> Result<&'a Arc<PluginManifest>> {
     registry.resolve_kind(plugin, plural)
 }
 

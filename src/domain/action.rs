@@ -50,7 +50,8 @@ const SOURCE_ENTRY: ParamDef = ParamDef {
     display_name: "Source definition",
     param_type: "object",
     required: false,
-    description: "A source entry {id, name, type, enabled, labels, properties} as in a CatalogSources file",
+    description:
+        "A source entry {id, name, type, enabled, labels, properties} as in a CatalogSources file",
 };
 
 /// The source actions every plugin with sources offers.
@@ -68,18 +69,49 @@ pub fn source_actions() -> Vec<ActionDef> {
         required_roles: &["operator", "admin"],
     };
     vec![
-        base("validate", "Validate", "Parse and validate a source definition and its data; changes nothing", vec![SOURCE_ENTRY], true, false),
+        base(
+            "validate",
+            "Validate",
+            "Parse and validate a source definition and its data; changes nothing",
+            vec![SOURCE_ENTRY],
+            true,
+            false,
+        ),
         base(
             "apply",
             "Apply",
             "Store a source definition in the server (never in the sources file) and sync it",
-            vec![ParamDef { required: true, ..SOURCE_ENTRY }],
+            vec![ParamDef {
+                required: true,
+                ..SOURCE_ENTRY
+            }],
             true,
             false,
         ),
-        base("enable", "Enable", "Enable the source (a runtime override kept by the server)", vec![], true, false),
-        base("disable", "Disable", "Disable the source; its records leave the live view", vec![], true, true),
-        base("refresh", "Refresh", "Re-sync the source now", vec![], true, false),
+        base(
+            "enable",
+            "Enable",
+            "Enable the source (a runtime override kept by the server)",
+            vec![],
+            true,
+            false,
+        ),
+        base(
+            "disable",
+            "Disable",
+            "Disable the source; its records leave the live view",
+            vec![],
+            true,
+            true,
+        ),
+        base(
+            "refresh",
+            "Refresh",
+            "Re-sync the source now",
+            vec![],
+            true,
+            false,
+        ),
     ]
 }
 
@@ -90,7 +122,15 @@ pub fn check_params(def: &ActionDef, params: &serde_json::Map<String, Value>) ->
             let known: Vec<&str> = def.parameters.iter().map(|p| p.name).collect();
             return Err(Error::new(
                 Reason::InvalidParams,
-                format!("action {} has no parameter {name:?} (known: {})", def.id, if known.is_empty() { "none".into() } else { known.join(", ") }),
+                format!(
+                    "action {} has no parameter {name:?} (known: {})",
+                    def.id,
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
             )
             .violation(format!("params.{name}"), "unknown parameter"));
         };
@@ -100,33 +140,65 @@ pub fn check_params(def: &ActionDef, params: &serde_json::Map<String, Value>) ->
             "boolean" => value.is_boolean(),
             "integer" => value.is_i64() || value.is_u64(),
             "number" => value.is_number(),
-            "tags" => value.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            "tags" => value
+                .as_array()
+                .is_some_and(|a| a.iter().all(Value::is_string)),
             _ => true,
         };
         if !ok {
-            return Err(Error::new(Reason::InvalidParams, format!("params.{name} of action {} must be of type {}", def.id, param.param_type))
-                .violation(format!("params.{name}"), format!("must be {}", param.param_type)));
+            return Err(Error::new(
+                Reason::InvalidParams,
+                format!(
+                    "params.{name} of action {} must be of type {}",
+                    def.id, param.param_type
+                ),
+            )
+            .violation(
+                format!("params.{name}"),
+                format!("must be {}", param.param_type),
+            ));
         }
         check_sizes(value, &format!("params.{name}"))?;
     }
     for param in &def.parameters {
         if param.required && !params.contains_key(param.name) {
-            return Err(Error::new(Reason::InvalidParams, format!("action {} needs params.{}: {}", def.id, param.name, param.description))
-                .violation(format!("params.{}", param.name), "required"));
+            return Err(Error::new(
+                Reason::InvalidParams,
+                format!(
+                    "action {} needs params.{}: {}",
+                    def.id, param.name, param.description
+                ),
+            )
+            .violation(format!("params.{}", param.name), "required"));
         }
     }
     Ok(())
 }
 
 fn check_sizes(value: &Value, path: &str) -> Result<(), Error> {
-    let too_big = |what: String| Err(Error::new(Reason::InvalidParams, format!("{path}: {what}")).violation(path, what));
+    let too_big = |what: String| {
+        Err(Error::new(Reason::InvalidParams, format!("{path}: {what}")).violation(path, what))
+    };
     match value {
-        Value::String(s) if s.len() > 4096 && !path.ends_with("yamlContent") => too_big(format!("string of {} bytes exceeds 4096", s.len())),
-        Value::String(s) if s.len() > 4 * 1024 * 1024 => too_big(format!("content of {} bytes exceeds 4 MiB", s.len())),
-        Value::Array(items) if items.len() > 256 => too_big(format!("list of {} items exceeds 256", items.len())),
-        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| check_sizes(v, &format!("{path}[{i}]"))),
-        Value::Object(map) if map.len() > 256 => too_big(format!("map of {} keys exceeds 256", map.len())),
-        Value::Object(map) => map.iter().try_for_each(|(k, v)| check_sizes(v, &format!("{path}.{k}"))),
+        Value::String(s) if s.len() > 4096 && !path.ends_with("yamlContent") => {
+            too_big(format!("string of {} bytes exceeds 4096", s.len()))
+        }
+        Value::String(s) if s.len() > 4 * 1024 * 1024 => {
+            too_big(format!("content of {} bytes exceeds 4 MiB", s.len()))
+        }
+        Value::Array(items) if items.len() > 256 => {
+            too_big(format!("list of {} items exceeds 256", items.len()))
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_sizes(v, &format!("{path}[{i}]"))),
+        Value::Object(map) if map.len() > 256 => {
+            too_big(format!("map of {} keys exceeds 256", map.len()))
+        }
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, v)| check_sizes(v, &format!("{path}.{k}"))),
         _ => Ok(()),
     }
 }
@@ -137,15 +209,29 @@ mod tests {
     use serde_json::json;
 
     fn apply() -> ActionDef {
-        source_actions().into_iter().find(|a| a.id == "apply").unwrap()
+        source_actions()
+            .into_iter()
+            .find(|a| a.id == "apply")
+            .unwrap()
     }
 
     #[test]
     fn params_are_checked() {
         let ok = json!({"source": {"id": "x"}});
         assert!(check_params(&apply(), ok.as_object().unwrap()).is_ok());
-        for bad in [json!({}), json!({"source": "x"}), json!({"source": {}, "extra": 1}), json!({"source": {"l": vec![1; 300]}})] {
-            assert_eq!(check_params(&apply(), bad.as_object().unwrap()).unwrap_err().reason, Reason::InvalidParams, "{bad}");
+        for bad in [
+            json!({}),
+            json!({"source": "x"}),
+            json!({"source": {}, "extra": 1}),
+            json!({"source": {"l": vec![1; 300]}}),
+        ] {
+            assert_eq!(
+                check_params(&apply(), bad.as_object().unwrap())
+                    .unwrap_err()
+                    .reason,
+                Reason::InvalidParams,
+                "{bad}"
+            );
         }
     }
 }

@@ -29,8 +29,16 @@ pub struct AssetKey {
 
 impl AssetKey {
     /// A key from its parts.
-    pub fn new(plugin: impl Into<String>, kind: impl Into<String>, name: impl Into<String>) -> Self {
-        AssetKey { plugin: plugin.into(), kind: kind.into(), name: name.into() }
+    pub fn new(
+        plugin: impl Into<String>,
+        kind: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        AssetKey {
+            plugin: plugin.into(),
+            kind: kind.into(),
+            name: name.into(),
+        }
     }
 
     /// The deterministic uid of this key.
@@ -46,7 +54,10 @@ pub fn check_asset_name(name: &str) -> Result<(), String> {
         return Err("name must not be empty".into());
     }
     if name.len() > 512 {
-        return Err(format!("name is {} bytes long; the limit is 512", name.len()));
+        return Err(format!(
+            "name is {} bytes long; the limit is 512",
+            name.len()
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err("name must not contain control characters".into());
@@ -171,7 +182,11 @@ pub struct SignatureOutcome {
 
 impl Default for SignatureOutcome {
     fn default() -> Self {
-        SignatureOutcome { verified: false, method: "none".into(), details: "not configured".into() }
+        SignatureOutcome {
+            verified: false,
+            method: "none".into(),
+            details: "not configured".into(),
+        }
     }
 }
 
@@ -210,11 +225,19 @@ pub fn extract_references(manifest: &PluginManifest, record: &Value) -> Vec<Refe
     for field in &manifest.spec.entity.references {
         let (plugin, kind) = field.target_parts();
         let segments: Vec<&str> = field.path.split('.').collect();
-        walk(record, &segments, String::new(), None, &mut |path, value, parent| {
-            if let Some(reference) = parse_ref(value, parent, &field.link_type, plugin, kind, path) {
-                found.push(reference);
-            }
-        });
+        walk(
+            record,
+            &segments,
+            String::new(),
+            None,
+            &mut |path, value, parent| {
+                if let Some(reference) =
+                    parse_ref(value, parent, &field.link_type, plugin, kind, path)
+                {
+                    found.push(reference);
+                }
+            },
+        );
     }
     found
 }
@@ -236,13 +259,27 @@ fn walk(
         Some(name) => (name, true),
         None => (*segment, false),
     };
-    let Some(object) = value.as_object() else { return };
-    let Some(child) = object.get(name) else { return };
-    let child_path = if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
+    let Some(object) = value.as_object() else {
+        return;
+    };
+    let Some(child) = object.get(name) else {
+        return;
+    };
+    let child_path = if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    };
     if is_list {
         if let Some(items) = child.as_array() {
             for (i, item) in items.iter().enumerate() {
-                walk(item, rest, format!("{child_path}[{i}]"), Some(object), visit);
+                walk(
+                    item,
+                    rest,
+                    format!("{child_path}[{i}]"),
+                    Some(object),
+                    visit,
+                );
             }
         }
     } else {
@@ -303,9 +340,14 @@ fn parse_ref(
     if reference.name.is_empty() {
         return None;
     }
-    // Siblings of a reference held in an object (role, enforcementMode,
-    // toolName, required) describe the link, so they travel with it.
-    if let Some(parent) = parent {
+    // Siblings of a reference inside a list item (role, enforcementMode,
+    // toolName, required) describe that one link, so they travel with it;
+    // siblings in a plain object (modelConfig) describe something else.
+    let in_list_item = reference
+        .path
+        .rsplit_once('.')
+        .is_some_and(|(container, _)| container.ends_with(']'));
+    if let Some(parent) = parent.filter(|_| in_list_item) {
         for (key, sibling) in parent {
             let scalar = match sibling {
                 Value::String(s) => s.clone(),
@@ -336,9 +378,65 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
         let v = json!({"b": 1, "a": {"z": [true, null, 1.5], "y": "x"}});
-        assert_eq!(canonical_json(&v), r#"{"a":{"y":"x","z":[true,null,1.5]},"b":1}"#);
-        assert_eq!(content_digest(&v), content_digest(&json!({"a": {"y": "x", "z": [true, null, 1.5]}, "b": 1})));
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"y":"x","z":[true,null,1.5]},"b":1}"#
+        );
+        assert_eq!(
+            content_digest(&v),
+            content_digest(&json!({"a": {"y": "x", "z": [true, null, 1.5]}, "b": 1}))
+        );
         assert_ne!(content_digest(&v), content_digest(&json!({"b": 2})));
+    }
+
+    #[test]
+    fn references_carry_list_item_siblings_only() {
+        let manifest = PluginManifest::from_yaml(
+            r#"
+apiVersion: catalog/v1alpha1
+kind: PluginManifest
+metadata: {name: agents, displayName: Agents}
+spec:
+  catalogKey: agents
+  entity:
+    kind: Agent
+    plural: agents
+    displayName: Agent
+    schema: [{name: name, type: string, required: true}]
+    references:
+      - {path: "tools[].skillRef", target: skills/Skill, linkType: usesSkill}
+      - {path: "modelConfig.preferredModelRef", target: model/CatalogModel, linkType: usesModel}
+      - {path: "modelConfig.fallbackModelRefs[]", target: model/CatalogModel, linkType: usesModel}
+"#,
+            "t",
+        )
+        .unwrap();
+        let record = json!({
+            "name": "a",
+            "tools": [{"skillRef": "s1@1.2.0", "required": true}, {"skillRef": {"name": "s2", "sourceId": "x"}}],
+            "modelConfig": {"preferredModelRef": "m@sha256:ab", "fallbackModelRefs": ["m2"], "maxTokens": 5}
+        });
+        let refs = extract_references(&manifest, &record);
+        let summary: Vec<(&str, &str, Option<&str>)> = refs
+            .iter()
+            .map(|r| (r.path.as_str(), r.name.as_str(), r.version.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("tools[0].skillRef", "s1", Some("1.2.0")),
+                ("tools[1].skillRef", "s2", None),
+                ("modelConfig.preferredModelRef", "m", None),
+                ("modelConfig.fallbackModelRefs[0]", "m2", None)
+            ]
+        );
+        assert_eq!(
+            refs[0].attributes.get("required").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(refs[1].source_id.as_deref(), Some("x"));
+        assert_eq!(refs[2].digest.as_deref(), Some("sha256:ab"));
+        assert!(refs[2].attributes.is_empty(), "{:?}", refs[2].attributes);
     }
 
     #[test]

@@ -118,7 +118,13 @@ pub struct Error {
 impl Error {
     /// A new error.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Error { reason, message: message.into(), metadata: BTreeMap::new(), violations: Vec::new(), detail: None }
+        Error {
+            reason,
+            message: message.into(),
+            metadata: BTreeMap::new(),
+            violations: Vec::new(),
+            detail: None,
+        }
     }
 
     /// Adds one metadata entry.
@@ -129,20 +135,29 @@ impl Error {
 
     /// Adds a field violation.
     pub fn violation(mut self, field: impl Into<String>, description: impl Into<String>) -> Self {
-        self.violations.push(FieldViolation { field: field.into(), description: description.into() });
+        self.violations.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
         self
     }
 
     /// An internal fault; the detail goes to the log, not to the caller.
     pub fn internal(detail: impl fmt::Display) -> Self {
-        let mut error = Error::new(Reason::Internal, "internal error; the server log has the detail");
+        let mut error = Error::new(
+            Reason::Internal,
+            "internal error; the server log has the detail",
+        );
         error.detail = Some(detail.to_string());
         error
     }
 
     /// The database could not be reached or failed.
     pub fn storage(detail: impl fmt::Display) -> Self {
-        let mut error = Error::new(Reason::StorageUnavailable, "the catalog database is unavailable; retry later");
+        let mut error = Error::new(
+            Reason::StorageUnavailable,
+            "the catalog database is unavailable; retry later",
+        );
         error.detail = Some(detail.to_string());
         error
     }
@@ -170,7 +185,10 @@ mod tests {
         for reason in Reason::ALL {
             let code = reason.code();
             assert!(seen.insert(code), "duplicate {code}");
-            assert!(code.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{code}");
+            assert!(
+                code.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{code}"
+            );
         }
     }
 }

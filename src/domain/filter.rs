@@ -90,7 +90,10 @@ fn invalid(message: impl Into<String>) -> Error {
 /// Parses a filter; an empty or blank filter is `None`.
 pub fn parse(input: &str) -> Result<Option<Expr>, Error> {
     if input.len() > MAX_FILTER_LEN {
-        return Err(invalid(format!("filterQuery is {} bytes; the limit is {MAX_FILTER_LEN}", input.len())));
+        return Err(invalid(format!(
+            "filterQuery is {} bytes; the limit is {MAX_FILTER_LEN}",
+            input.len()
+        )));
     }
     let tokens = tokenize(input)?;
     if tokens.is_empty() {
@@ -251,7 +254,11 @@ impl Parser {
             self.pos += 1;
             alternatives.push(self.conjunction(depth)?);
         }
-        Ok(if alternatives.len() == 1 { alternatives.remove(0) } else { Expr::Or(alternatives) })
+        Ok(if alternatives.len() == 1 {
+            alternatives.remove(0)
+        } else {
+            Expr::Or(alternatives)
+        })
     }
 
     fn conjunction(&mut self, depth: usize) -> Result<Expr, Error> {
@@ -260,12 +267,18 @@ impl Parser {
             self.pos += 1;
             terms.push(self.term(depth)?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::And(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Expr::And(terms)
+        })
     }
 
     fn term(&mut self, depth: usize) -> Result<Expr, Error> {
         if depth >= MAX_DEPTH {
-            return Err(invalid(format!("filterQuery nests deeper than {MAX_DEPTH} levels")));
+            return Err(invalid(format!(
+                "filterQuery nests deeper than {MAX_DEPTH} levels"
+            )));
         }
         match self.next() {
             Some(Token::Not) => Ok(Expr::Not(Box::new(self.term(depth + 1)?))),
@@ -277,7 +290,10 @@ impl Parser {
                 }
             }
             Some(Token::Ident(path)) => self.predicate(path),
-            Some(other) => Err(invalid(format!("filterQuery: expected a field name, found {}", describe(&other)))),
+            Some(other) => Err(invalid(format!(
+                "filterQuery: expected a field name, found {}",
+                describe(&other)
+            ))),
             None => Err(invalid("filterQuery ends where a field name was expected")),
         }
     }
@@ -285,16 +301,29 @@ impl Parser {
     fn predicate(&mut self, path: String) -> Result<Expr, Error> {
         let segments: Vec<String> = path.split('.').map(str::to_string).collect();
         if segments.iter().any(String::is_empty) {
-            return Err(invalid(format!("filterQuery: {path:?} is not a valid path")));
+            return Err(invalid(format!(
+                "filterQuery: {path:?} is not a valid path"
+            )));
         }
         let op = match self.next() {
             Some(Token::Op(op)) => op,
-            Some(other) => return Err(invalid(format!("filterQuery: expected an operator after {path}, found {}", describe(&other)))),
-            None => return Err(invalid(format!("filterQuery ends after {path}; an operator was expected"))),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "filterQuery: expected an operator after {path}, found {}",
+                    describe(&other)
+                )))
+            }
+            None => {
+                return Err(invalid(format!(
+                    "filterQuery ends after {path}; an operator was expected"
+                )))
+            }
         };
         let values = if op == Op::In {
             if self.next() != Some(Token::LParen) {
-                return Err(invalid(format!("filterQuery: IN after {path} needs a parenthesised list")));
+                return Err(invalid(format!(
+                    "filterQuery: IN after {path} needs a parenthesised list"
+                )));
             }
             let mut values = vec![self.literal()?];
             loop {
@@ -309,9 +338,15 @@ impl Parser {
             vec![self.literal()?]
         };
         if matches!(op, Op::Like | Op::ILike) && !matches!(values[0], Literal::Str(_)) {
-            return Err(invalid(format!("filterQuery: LIKE on {path} needs a quoted pattern")));
+            return Err(invalid(format!(
+                "filterQuery: LIKE on {path} needs a quoted pattern"
+            )));
         }
-        Ok(Expr::Predicate(Predicate { path: segments, op, values }))
+        Ok(Expr::Predicate(Predicate {
+            path: segments,
+            op,
+            values,
+        }))
     }
 
     fn literal(&mut self) -> Result<Literal, Error> {
@@ -323,7 +358,10 @@ impl Parser {
             Some(Token::Ident(word)) => Err(invalid(format!(
                 "filterQuery: values must be quoted; write '{word}' instead of {word}"
             ))),
-            Some(other) => Err(invalid(format!("filterQuery: expected a value, found {}", describe(&other)))),
+            Some(other) => Err(invalid(format!(
+                "filterQuery: expected a value, found {}",
+                describe(&other)
+            ))),
             None => Err(invalid("filterQuery ends where a value was expected")),
         }
     }
@@ -345,12 +383,18 @@ mod tests {
     use super::*;
 
     fn pred(path: &str, op: Op, values: Vec<Literal>) -> Expr {
-        Expr::Predicate(Predicate { path: path.split('.').map(String::from).collect(), op, values })
+        Expr::Predicate(Predicate {
+            path: path.split('.').map(String::from).collect(),
+            op,
+            values,
+        })
     }
 
     #[test]
     fn and_binds_tighter_than_or() {
-        let e = parse("a = 'x' OR b = 1 AND NOT c != true").unwrap().unwrap();
+        let e = parse("a = 'x' OR b = 1 AND NOT c != true")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             e,
             Expr::Or(vec![
@@ -365,9 +409,14 @@ mod tests {
 
     #[test]
     fn in_lists_quotes_and_keywords_in_any_case() {
-        let e = parse("metadata.labels.team in ('a', 'it''s') and x IlIkE '%Y%'").unwrap().unwrap();
+        let e = parse("metadata.labels.team in ('a', 'it''s') and x IlIkE '%Y%'")
+            .unwrap()
+            .unwrap();
         let preds = e.predicates();
-        assert_eq!(preds[0].values, vec![Literal::Str("a".into()), Literal::Str("it's".into())]);
+        assert_eq!(
+            preds[0].values,
+            vec![Literal::Str("a".into()), Literal::Str("it's".into())]
+        );
         assert_eq!(preds[1].op, Op::ILike);
     }
 

@@ -56,10 +56,16 @@ impl Cursor {
     /// Decodes a token and checks it belongs to the query `hash`.
     pub fn decode(token: &str, hash: &str) -> Result<Self, Error> {
         let refuse = |why: &str| {
-            Error::new(Reason::InvalidPageToken, format!("pageToken {why}; start again without a pageToken"))
+            Error::new(
+                Reason::InvalidPageToken,
+                format!("pageToken {why}; start again without a pageToken"),
+            )
         };
-        let bytes = URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| refuse("is not a token this server issued"))?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| refuse("is not a token this server issued"))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token.trim_end_matches('='))
+            .map_err(|_| refuse("is not a token this server issued"))?;
+        let cursor: Cursor = serde_json::from_slice(&bytes)
+            .map_err(|_| refuse("is not a token this server issued"))?;
         if cursor.query_hash != hash {
             return Err(refuse("belongs to a different filter or order"));
         }
@@ -75,16 +81,34 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_are_bound_to_their_query() {
         let h = query_hash(&["agents", "name", "ASC", ""]);
-        let cursor = Cursor { sort_value: json!("b"), tie: vec!["agents".into(), "Agent".into(), "b".into()], query_hash: h.clone() };
+        let cursor = Cursor {
+            sort_value: json!("b"),
+            tie: vec!["agents".into(), "Agent".into(), "b".into()],
+            query_hash: h.clone(),
+        };
         let token = cursor.encode();
         assert_eq!(Cursor::decode(&token, &h).unwrap(), cursor);
         let other = query_hash(&["agents", "name", "DESC", ""]);
-        assert_eq!(Cursor::decode(&token, &other).unwrap_err().reason, Reason::InvalidPageToken);
-        assert_eq!(Cursor::decode("garbage!", &h).unwrap_err().reason, Reason::InvalidPageToken);
+        assert_eq!(
+            Cursor::decode(&token, &other).unwrap_err().reason,
+            Reason::InvalidPageToken
+        );
+        assert_eq!(
+            Cursor::decode("garbage!", &h).unwrap_err().reason,
+            Reason::InvalidPageToken
+        );
     }
 
     #[test]
     fn page_sizes_default_and_clamp() {
-        assert_eq!((page_size(0), page_size(-3), page_size(50), page_size(10_000)), (20, 20, 50, 500));
+        assert_eq!(
+            (
+                page_size(0),
+                page_size(-3),
+                page_size(50),
+                page_size(10_000)
+            ),
+            (20, 20, 50, 500)
+        );
     }
 }

@@ -251,7 +251,9 @@ pub struct ReferenceField {
 impl ReferenceField {
     /// The target split into plugin and kind.
     pub fn target_parts(&self) -> (&str, &str) {
-        self.target.split_once('/').unwrap_or((self.target.as_str(), ""))
+        self.target
+            .split_once('/')
+            .unwrap_or((self.target.as_str(), ""))
     }
 }
 
@@ -312,8 +314,11 @@ impl PluginManifest {
     /// Checks the rules a manifest must follow to be served.
     pub fn check(&self, origin: &str) -> Result<(), Error> {
         let fail = |msg: String| {
-            Err(Error::new(Reason::PluginManifestInvalid, format!("plugin manifest {origin}: {msg}"))
-                .with("file", origin))
+            Err(Error::new(
+                Reason::PluginManifestInvalid,
+                format!("plugin manifest {origin}: {msg}"),
+            )
+            .with("file", origin))
         };
         if self.api_version != "catalog/v1alpha1" || self.kind != "PluginManifest" {
             return fail(format!(
@@ -328,13 +333,23 @@ impl PluginManifest {
             ));
         }
         let entity = &self.spec.entity;
-        if !entity.kind.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        if !entity
+            .kind
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase())
             || !entity.kind.chars().all(|c| c.is_ascii_alphanumeric())
         {
-            return fail(format!("spec.entity.kind {:?} must be PascalCase", entity.kind));
+            return fail(format!(
+                "spec.entity.kind {:?} must be PascalCase",
+                entity.kind
+            ));
         }
         if entity.plural.is_empty() || entity.plural != entity.plural.to_lowercase() {
-            return fail(format!("spec.entity.plural {:?} must be lowercase", entity.plural));
+            return fail(format!(
+                "spec.entity.plural {:?} must be lowercase",
+                entity.plural
+            ));
         }
         if !entity.schema.iter().any(|f| f.name == "name") {
             return fail("spec.entity.schema must declare the required field `name`".into());
@@ -344,7 +359,7 @@ impl PluginManifest {
             if !seen.insert(field.name.as_str()) {
                 return fail(format!("schema field {:?} is declared twice", field.name));
             }
-            check_field_type(field).or_else(|m| fail(m))?;
+            check_field_type(field).or_else(&fail)?;
         }
         for reference in &entity.references {
             let (plugin, kind) = reference.target_parts();
@@ -365,7 +380,10 @@ impl PluginManifest {
         }
         for column in &entity.columns {
             if column.sortable && !self.is_sortable_path(&column.path) {
-                return fail(format!("column {:?} is sortable but its path is not a record path", column.name));
+                return fail(format!(
+                    "column {:?} is sortable but its path is not a record path",
+                    column.name
+                ));
             }
         }
         Ok(())
@@ -405,8 +423,9 @@ impl PluginManifest {
     }
 }
 
-const FIELD_TYPES: &[&str] =
-    &["string", "integer", "number", "boolean", "list", "map", "object", "schema", "ref", "any"];
+const FIELD_TYPES: &[&str] = &[
+    "string", "integer", "number", "boolean", "list", "map", "object", "schema", "ref", "any",
+];
 
 fn check_field_type(field: &SchemaField) -> Result<(), String> {
     for alternative in field.field_type.split('|') {
@@ -453,7 +472,9 @@ spec:
         let m = PluginManifest::from_yaml(MINIMAL, "widgets.yaml").unwrap();
         assert_eq!(m.name(), "widgets");
         assert!(m.matches_kind("WIDGET") && m.matches_kind("widgets") && !m.matches_kind("gadget"));
-        assert!(m.declares_path("color") && m.declares_path("labels.team") && !m.declares_path("shape"));
+        assert!(
+            m.declares_path("color") && m.declares_path("labels.team") && !m.declares_path("shape")
+        );
     }
 
     #[test]
@@ -461,7 +482,11 @@ spec:
         let bad = MINIMAL.replace("type: string, enum", "type: colour, enum");
         let err = PluginManifest::from_yaml(&bad, "widgets.yaml").unwrap_err();
         assert_eq!(err.reason, Reason::PluginManifestInvalid);
-        assert!(err.message.contains("widgets.yaml") && err.message.contains("colour"), "{}", err.message);
+        assert!(
+            err.message.contains("widgets.yaml") && err.message.contains("colour"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

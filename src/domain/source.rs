@@ -63,20 +63,33 @@ fn yes() -> bool {
 /// Checks an id: `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`.
 pub fn is_source_id(id: &str) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$").expect("valid regex")).is_match(id)
+    RE.get_or_init(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$").expect("valid regex"))
+        .is_match(id)
 }
 
 /// Property names whose values are credentials and are never shown.
-pub const SECRET_PROPERTIES: &[&str] = &["authToken", "token", "password", "clientSecret", "publicKey"];
+pub const SECRET_PROPERTIES: &[&str] = &[
+    "authToken",
+    "token",
+    "password",
+    "clientSecret",
+    "publicKey",
+];
 
 /// Properties with credentials replaced by `***`, for API output and logs.
-pub fn redact_properties(properties: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+pub fn redact_properties(
+    properties: &serde_json::Map<String, Value>,
+) -> serde_json::Map<String, Value> {
     properties
         .iter()
         .map(|(key, value)| {
             let redacted = if SECRET_PROPERTIES.contains(&key.as_str()) || key == "headers" {
                 match value {
-                    Value::Object(map) => Value::Object(map.keys().map(|k| (k.clone(), Value::String("***".into()))).collect()),
+                    Value::Object(map) => Value::Object(
+                        map.keys()
+                            .map(|k| (k.clone(), Value::String("***".into())))
+                            .collect(),
+                    ),
                     _ => Value::String("***".into()),
                 }
             } else if let Value::Object(map) = value {
@@ -179,7 +192,12 @@ impl SourceError {
     }
 
     /// Locates the error.
-    pub fn at_location(mut self, file: impl Into<String>, line: u32, field: impl Into<String>) -> Self {
+    pub fn at_location(
+        mut self,
+        file: impl Into<String>,
+        line: u32,
+        field: impl Into<String>,
+    ) -> Self {
         self.file = file.into();
         self.line = line;
         self.field = field.into();
@@ -275,7 +293,11 @@ impl CommonProperties {
                 None | Some(Value::Null) => Ok(vec![]),
                 Some(Value::Array(items)) => items
                     .iter()
-                    .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("properties.{key} must be a list of strings")))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| format!("properties.{key} must be a list of strings"))
+                    })
                     .collect(),
                 Some(_) => Err(format!("properties.{key} must be a list of strings")),
             }
@@ -313,8 +335,16 @@ pub fn name_glob_matches(pattern: &str, name: &str) -> bool {
 
 /// Whether a name passes include/exclude globs (exclude wins).
 pub fn name_selected(common: &CommonProperties, name: &str) -> bool {
-    let included = common.include_globs.is_empty() || common.include_globs.iter().any(|g| name_glob_matches(g, name));
-    included && !common.exclude_globs.iter().any(|g| name_glob_matches(g, name))
+    let included = common.include_globs.is_empty()
+        || common
+            .include_globs
+            .iter()
+            .any(|g| name_glob_matches(g, name));
+    included
+        && !common
+            .exclude_globs
+            .iter()
+            .any(|g| name_glob_matches(g, name))
 }
 
 #[cfg(test)]
@@ -326,20 +356,36 @@ mod tests {
     fn globs_match_across_slashes() {
         assert!(name_glob_matches("acme/*", "acme/granite/8b"));
         assert!(name_glob_matches("a?c", "abc") && !name_glob_matches("a?c", "ac"));
-        let common = CommonProperties { include_globs: vec!["acme/*".into()], exclude_globs: vec!["*-beta".into()], ..Default::default() };
-        assert!(name_selected(&common, "acme/x") && !name_selected(&common, "acme/x-beta") && !name_selected(&common, "other"));
+        let common = CommonProperties {
+            include_globs: vec!["acme/*".into()],
+            exclude_globs: vec!["*-beta".into()],
+            ..Default::default()
+        };
+        assert!(
+            name_selected(&common, "acme/x")
+                && !name_selected(&common, "acme/x-beta")
+                && !name_selected(&common, "other")
+        );
     }
 
     #[test]
     fn source_ids_follow_the_pattern() {
         assert!(is_source_id("team-agents.v2_1"));
-        assert!(!is_source_id("-x") && !is_source_id("") && !is_source_id("a b") && !is_source_id(&"a".repeat(129)));
+        assert!(
+            !is_source_id("-x")
+                && !is_source_id("")
+                && !is_source_id("a b")
+                && !is_source_id(&"a".repeat(129))
+        );
     }
 
     #[test]
     fn secrets_are_redacted_at_any_depth() {
         let props = json!({"authToken": "s3cr3t", "auth": {"password": "p", "type": "basic"}, "headers": {"X-Key": "k"}, "repoUrl": "u"});
         let redacted = Value::Object(redact_properties(props.as_object().unwrap()));
-        assert_eq!(redacted, json!({"authToken": "***", "auth": {"password": "***", "type": "basic"}, "headers": {"X-Key": "***"}, "repoUrl": "u"}));
+        assert_eq!(
+            redacted,
+            json!({"authToken": "***", "auth": {"password": "***", "type": "basic"}, "headers": {"X-Key": "***"}, "repoUrl": "u"})
+        );
     }
 }

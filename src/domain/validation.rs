@@ -26,7 +26,12 @@ pub struct Finding {
 
 impl Finding {
     fn error(code: &str, field: &str, message: String) -> Self {
-        Finding { severity: "error".into(), code: code.into(), message, field: field.into() }
+        Finding {
+            severity: "error".into(),
+            code: code.into(),
+            message,
+            field: field.into(),
+        }
     }
 }
 
@@ -40,10 +45,18 @@ pub struct ValidationOptions {
 }
 
 /// Validates one entry; errors reject it.
-pub fn validate_entry(manifest: &PluginManifest, entry: &Value, options: ValidationOptions) -> Vec<Finding> {
+pub fn validate_entry(
+    manifest: &PluginManifest,
+    entry: &Value,
+    options: ValidationOptions,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     let Some(object) = entry.as_object() else {
-        findings.push(Finding::error("ENTRY_NOT_A_MAP", "", "each entry must be a map of fields".into()));
+        findings.push(Finding::error(
+            "ENTRY_NOT_A_MAP",
+            "",
+            "each entry must be a map of fields".into(),
+        ));
         return findings;
     };
     match object.get("name") {
@@ -52,7 +65,11 @@ pub fn validate_entry(manifest: &PluginManifest, entry: &Value, options: Validat
                 findings.push(Finding::error("INVALID_NAME", "name", problem));
             }
         }
-        _ => findings.push(Finding::error("REQUIRED_FIELD_MISSING", "name", "`name` is required and must be a non-empty string".into())),
+        _ => findings.push(Finding::error(
+            "REQUIRED_FIELD_MISSING",
+            "name",
+            "`name` is required and must be a non-empty string".into(),
+        )),
     }
     let schema = &manifest.spec.entity.schema;
     check_fields(schema, object, "", &mut findings);
@@ -82,13 +99,22 @@ pub fn validate_entry(manifest: &PluginManifest, entry: &Value, options: Validat
     findings
 }
 
-fn check_fields(schema: &[SchemaField], object: &serde_json::Map<String, Value>, prefix: &str, out: &mut Vec<Finding>) {
+fn check_fields(
+    schema: &[SchemaField],
+    object: &serde_json::Map<String, Value>,
+    prefix: &str,
+    out: &mut Vec<Finding>,
+) {
     for field in schema {
         let path = join(prefix, &field.name);
         match object.get(&field.name) {
             None | Some(Value::Null) => {
                 if field.required && field.name != "name" {
-                    out.push(Finding::error("REQUIRED_FIELD_MISSING", &path, format!("`{path}` is required")));
+                    out.push(Finding::error(
+                        "REQUIRED_FIELD_MISSING",
+                        &path,
+                        format!("`{path}` is required"),
+                    ));
                 }
             }
             Some(value) => check_value(field, value, &path, out),
@@ -101,7 +127,11 @@ fn check_value(field: &SchemaField, value: &Value, path: &str, out: &mut Vec<Fin
         out.push(Finding::error(
             "WRONG_TYPE",
             path,
-            format!("`{path}` must be {}, found {}", field.field_type.replace('|', " or "), json_type(value)),
+            format!(
+                "`{path}` must be {}, found {}",
+                field.field_type.replace('|', " or "),
+                json_type(value)
+            ),
         ));
         return;
     }
@@ -116,7 +146,10 @@ fn check_value(field: &SchemaField, value: &Value, path: &str, out: &mut Vec<Fin
                 out.push(Finding::error(
                     "ENUM_VALUE_INVALID",
                     path,
-                    format!("`{path}` is {s:?}; allowed values: {}", field.enum_values.join(", ")),
+                    format!(
+                        "`{path}` is {s:?}; allowed values: {}",
+                        field.enum_values.join(", ")
+                    ),
                 ));
             }
         }
@@ -131,7 +164,11 @@ fn check_value(field: &SchemaField, value: &Value, path: &str, out: &mut Vec<Fin
                 (None, Some(max)) => format!("at most {max}"),
                 (None, None) => String::new(),
             };
-            out.push(Finding::error("OUT_OF_RANGE", path, format!("`{path}` is {number}; it must be {range}")));
+            out.push(Finding::error(
+                "OUT_OF_RANGE",
+                path,
+                format!("`{path}` is {number}; it must be {range}"),
+            ));
         }
     }
     if field.fields.is_empty() {
@@ -153,7 +190,9 @@ fn check_value(field: &SchemaField, value: &Value, path: &str, out: &mut Vec<Fin
 fn type_matches(field_type: &str, value: &Value) -> bool {
     match field_type {
         "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "integer" => {
+            value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
         "number" => value.is_number(),
         "boolean" => value.is_boolean(),
         "list" => value.is_array(),
@@ -184,7 +223,10 @@ fn join(prefix: &str, name: &str) -> String {
 
 fn secret_key() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"(?i)(password|passwd|secret|token|apikey|api_key|private_?key|credential)s?$").expect("valid regex"))
+    RE.get_or_init(|| {
+        Regex::new(r"(?i)(password|passwd|secret|token|apikey|api_key|private_?key|credential)s?$")
+            .expect("valid regex")
+    })
 }
 
 fn secret_value() -> &'static Regex {
@@ -196,7 +238,10 @@ fn secret_value() -> &'static Regex {
 }
 
 fn is_secret_key(key: &str) -> bool {
-    let exempt = ["Ref", "Refs", "Name", "Names"].iter().any(|suffix| key.ends_with(suffix)) || key == "requiredSecrets";
+    let exempt = ["Ref", "Refs", "Name", "Names"]
+        .iter()
+        .any(|suffix| key.ends_with(suffix))
+        || key == "requiredSecrets";
     !exempt && secret_key().is_match(key)
 }
 
@@ -267,36 +312,75 @@ spec:
         .unwrap()
     }
 
-    const STRICT: ValidationOptions = ValidationOptions { allow_unknown_fields: false, strict: true };
+    const STRICT: ValidationOptions = ValidationOptions {
+        allow_unknown_fields: false,
+        strict: true,
+    };
 
     fn codes(entry: Value, options: ValidationOptions) -> Vec<(String, String, String)> {
-        validate_entry(&manifest(), &entry, options).into_iter().map(|f| (f.severity, f.code, f.field)).collect()
+        validate_entry(&manifest(), &entry, options)
+            .into_iter()
+            .map(|f| (f.severity, f.code, f.field))
+            .collect()
     }
 
     #[test]
     fn a_valid_entry_has_no_findings() {
-        assert!(codes(json!({"name": "w", "color": "red", "size": 3, "labels": {"a": "b"}}), STRICT).is_empty());
+        assert!(codes(
+            json!({"name": "w", "color": "red", "size": 3, "labels": {"a": "b"}}),
+            STRICT
+        )
+        .is_empty());
     }
 
     #[test]
     fn each_rule_names_the_field() {
-        let found = codes(json!({"name": "w", "color": "green", "size": 11, "parts": [{"weight": -1}], "shape": 1}), STRICT);
-        let fields: Vec<(&str, &str)> = found.iter().map(|(_, c, f)| (c.as_str(), f.as_str())).collect();
-        assert!(fields.contains(&("ENUM_VALUE_INVALID", "color")), "{fields:?}");
+        let found = codes(
+            json!({"name": "w", "color": "green", "size": 11, "parts": [{"weight": -1}], "shape": 1}),
+            STRICT,
+        );
+        let fields: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(_, c, f)| (c.as_str(), f.as_str()))
+            .collect();
+        assert!(
+            fields.contains(&("ENUM_VALUE_INVALID", "color")),
+            "{fields:?}"
+        );
         assert!(fields.contains(&("OUT_OF_RANGE", "size")), "{fields:?}");
-        assert!(fields.contains(&("OUT_OF_RANGE", "parts[0].weight")), "{fields:?}");
+        assert!(
+            fields.contains(&("OUT_OF_RANGE", "parts[0].weight")),
+            "{fields:?}"
+        );
         assert!(fields.contains(&("UNKNOWN_FIELD", "shape")), "{fields:?}");
         let missing = codes(json!({"name": "w"}), STRICT);
-        assert_eq!(missing, vec![("error".into(), "REQUIRED_FIELD_MISSING".into(), "color".into())]);
+        assert_eq!(
+            missing,
+            vec![(
+                "error".into(),
+                "REQUIRED_FIELD_MISSING".into(),
+                "color".into()
+            )]
+        );
         let wrong = codes(json!({"name": "w", "color": 5}), STRICT);
         assert_eq!(wrong[0].1, "WRONG_TYPE");
     }
 
     #[test]
     fn secrets_are_always_errors_and_names_are_exempt() {
-        let lax = ValidationOptions { allow_unknown_fields: true, strict: false };
-        let found = codes(json!({"name": "w", "color": "red", "apiToken": "abc", "tokenRef": "ok", "note": "ghp_abcdefghijklmnopqrstuvwxyz0123456789"}), lax);
-        assert_eq!(found.iter().filter(|f| f.1 == "SECRET_DETECTED").count(), 2, "{found:?}");
+        let lax = ValidationOptions {
+            allow_unknown_fields: true,
+            strict: false,
+        };
+        let found = codes(
+            json!({"name": "w", "color": "red", "apiToken": "abc", "tokenRef": "ok", "note": "ghp_abcdefghijklmnopqrstuvwxyz0123456789"}),
+            lax,
+        );
+        assert_eq!(
+            found.iter().filter(|f| f.1 == "SECRET_DETECTED").count(),
+            2,
+            "{found:?}"
+        );
         assert!(found.iter().all(|f| f.0 == "error"));
         let demoted = codes(json!({"name": "w", "color": "pink"}), lax);
         assert_eq!(demoted[0].0, "warning");

@@ -73,11 +73,20 @@ impl Registry {
 
     /// The plugin named `name`.
     pub fn get(&self, name: &str) -> Result<&Arc<PluginManifest>, Error> {
-        self.plugins.iter().find(|p| p.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = self.plugins.iter().map(|p| p.name()).collect();
-            Error::new(Reason::PluginNotFound, format!("no plugin named {name:?}; registered plugins: {}", known.join(", ")))
+        self.plugins
+            .iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.plugins.iter().map(|p| p.name()).collect();
+                Error::new(
+                    Reason::PluginNotFound,
+                    format!(
+                        "no plugin named {name:?}; registered plugins: {}",
+                        known.join(", ")
+                    ),
+                )
                 .with("plugin", name)
-        })
+            })
     }
 
     /// The plugin whose `catalogs:` key is `key`.
@@ -93,7 +102,10 @@ impl Registry {
         } else {
             Err(Error::new(
                 Reason::KindNotFound,
-                format!("plugin {plugin:?} has no kind {kind:?}; its kind is {}", manifest.spec.entity.kind),
+                format!(
+                    "plugin {plugin:?} has no kind {kind:?}; its kind is {}",
+                    manifest.spec.entity.kind
+                ),
             )
             .with("plugin", plugin)
             .with("kind", kind))
@@ -104,12 +116,18 @@ impl Registry {
 /// Every manifest of a folder, in file-name order.
 fn load_dir(dir: &Path) -> Result<Vec<PluginManifest>, Error> {
     let unreadable = |e: std::io::Error| {
-        Error::new(Reason::PluginManifestInvalid, format!("plugins folder {} cannot be read: {e}", dir.display()))
+        Error::new(
+            Reason::PluginManifestInvalid,
+            format!("plugins folder {} cannot be read: {e}", dir.display()),
+        )
     };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(unreadable)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
         .collect();
     files.sort();
     files
@@ -131,13 +149,40 @@ mod tests {
         let names: Vec<&str> = registry.all().iter().map(|p| p.name()).collect();
         assert_eq!(
             names,
-            ["model", "mcp", "knowledge", "prompts", "agents", "guardrails", "policies", "skills", "datasets", "evaluators", "benchmarks", "notebooks"]
+            [
+                "model",
+                "mcp",
+                "knowledge",
+                "prompts",
+                "agents",
+                "guardrails",
+                "policies",
+                "skills",
+                "datasets",
+                "evaluators",
+                "benchmarks",
+                "notebooks"
+            ]
         );
         assert_eq!(registry.by_catalog_key("models").unwrap().name(), "model");
         assert_eq!(registry.by_catalog_key("model").unwrap().name(), "model");
-        assert_eq!(registry.resolve_kind("mcp", "MCPSERVERS").unwrap().spec.entity.kind, "McpServer");
-        assert_eq!(registry.resolve_kind("mcp", "Agent").unwrap_err().reason, Reason::KindNotFound);
-        assert_eq!(registry.get("nope").unwrap_err().reason, Reason::PluginNotFound);
+        assert_eq!(
+            registry
+                .resolve_kind("mcp", "MCPSERVERS")
+                .unwrap()
+                .spec
+                .entity
+                .kind,
+            "McpServer"
+        );
+        assert_eq!(
+            registry.resolve_kind("mcp", "Agent").unwrap_err().reason,
+            Reason::KindNotFound
+        );
+        assert_eq!(
+            registry.get("nope").unwrap_err().reason,
+            Reason::PluginNotFound
+        );
     }
 
     #[test]
@@ -146,11 +191,24 @@ mod tests {
         for plugin in registry.all() {
             for reference in &plugin.spec.entity.references {
                 let (target_plugin, target_kind) = reference.target_parts();
-                let target = registry.get(target_plugin).unwrap_or_else(|_| panic!("{}: {}", plugin.name(), reference.target));
-                assert_eq!(target.spec.entity.kind, target_kind, "{}: {}", plugin.name(), reference.path);
+                let target = registry
+                    .get(target_plugin)
+                    .unwrap_or_else(|_| panic!("{}: {}", plugin.name(), reference.target));
+                assert_eq!(
+                    target.spec.entity.kind,
+                    target_kind,
+                    "{}: {}",
+                    plugin.name(),
+                    reference.path
+                );
             }
             for filter in &plugin.spec.entity.filter_fields {
-                assert!(plugin.declares_path(&filter.path), "{}: filter path {}", plugin.name(), filter.path);
+                assert!(
+                    plugin.declares_path(&filter.path),
+                    "{}: filter path {}",
+                    plugin.name(),
+                    filter.path
+                );
             }
         }
     }

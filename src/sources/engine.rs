@@ -4,7 +4,7 @@
 //! actions (validate, apply, enable, disable, refresh).
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ use tokio::sync::{Mutex, RwLock};
 use crate::domain::error::{Error, Reason, Result};
 use crate::domain::plugin::PluginManifest;
 use crate::domain::source::{
-    CommonProperties, EntryDiagnostic, ErrorClass, Origin, SourceDefinition, SourceError, SourceOverrides, SourceState,
-    IMPLEMENTED_PROVIDER_TYPES,
+    CommonProperties, EntryDiagnostic, ErrorClass, Origin, SourceDefinition, SourceError,
+    SourceOverrides, SourceState, IMPLEMENTED_PROVIDER_TYPES,
 };
 use crate::plugins::Registry;
 use crate::storage::{Store, SyncBatch, SyncOutcome};
@@ -24,6 +24,9 @@ use crate::storage::{Store, SyncBatch, SyncOutcome};
 use super::config::{self, ConfiguredSource, SourcesConfig};
 use super::yaml::{self, PathPolicy};
 use super::{ingest, Ingested, ProviderRead};
+
+/// (plugin, source id).
+type SourceKey = (String, String);
 
 /// Pseudo-source that carries sources-file parse errors.
 pub const CONFIG_PSEUDO_SOURCE: &str = "_config";
@@ -77,9 +80,8 @@ pub struct Engine {
     store: Store,
     settings: EngineSettings,
     snapshot: RwLock<Snapshot>,
-    sync_locks: Mutex<HashMap<(String, String), Arc<Mutex<()>>>>,
-    applied_fingerprints: Mutex<HashMap<(String, String), String>>,
-    watched: Mutex<HashMap<PathBuf, HashSet<(String, String)>>>,
+    sync_locks: Mutex<HashMap<SourceKey, Arc<Mutex<()>>>>,
+    applied_fingerprints: Mutex<HashMap<SourceKey, String>>,
 }
 
 /// Result of one sync.
@@ -107,7 +109,6 @@ impl Engine {
             snapshot: RwLock::new(Snapshot::default()),
             sync_locks: Mutex::new(HashMap::new()),
             applied_fingerprints: Mutex::new(HashMap::new()),
-            watched: Mutex::new(HashMap::new()),
         })
     }
 
@@ -121,7 +122,10 @@ impl Engine {
     pub async fn load_config(&self) -> std::result::Result<Vec<String>, SourceError> {
         let files = config::load(&self.settings.sources_files, &self.registry)?;
         let warnings = files.warnings.clone();
-        let overrides = self.load_overrides().await.map_err(|e| SourceError::new(ErrorClass::ConfigError, e.message))?;
+        let overrides = self
+            .load_overrides()
+            .await
+            .map_err(|e| SourceError::new(ErrorClass::ConfigError, e.message))?;
         let mut snapshot = self.snapshot.write().await;
         snapshot.files = files;
         snapshot.overrides = overrides;
@@ -129,7 +133,13 @@ impl Engine {
     }
 
     async fn load_overrides(&self) -> Result<HashMap<(String, String), SourceOverrides>> {
-        Ok(self.store.source_states().await?.into_iter().map(|s| ((s.plugin, s.source_id), s.overrides)).collect())
+        Ok(self
+            .store
+            .source_states()
+            .await?
+            .into_iter()
+            .map(|s| ((s.plugin, s.source_id), s.overrides))
+            .collect())
     }
 
     /// Re-reads the sources files and the store's overrides. A sources file
@@ -172,11 +182,18 @@ impl Engine {
     /// One source.
     pub async fn source(&self, plugin: &str, id: &str) -> Result<EffectiveSource> {
         self.registry.get(plugin)?;
-        self.effective_sources(Some(plugin)).await.into_iter().find(|s| s.definition.id == id).ok_or_else(|| {
-            Error::new(Reason::SourceNotFound, format!("plugin {plugin:?} has no source {id:?}; list them with ListSources"))
+        self.effective_sources(Some(plugin))
+            .await
+            .into_iter()
+            .find(|s| s.definition.id == id)
+            .ok_or_else(|| {
+                Error::new(
+                    Reason::SourceNotFound,
+                    format!("plugin {plugin:?} has no source {id:?}; list them with ListSources"),
+                )
                 .with("plugin", plugin)
                 .with("sourceId", id)
-        })
+            })
     }
 
     /// The `_config` error, when the sources files do not parse.
@@ -186,7 +203,13 @@ impl Engine {
 
     /// Stored status of every source, by (plugin, id).
     pub async fn statuses(&self) -> Result<HashMap<(String, String), SourceState>> {
-        Ok(self.store.source_states().await?.into_iter().map(|s| ((s.plugin, s.source_id), s.status)).collect())
+        Ok(self
+            .store
+            .source_states()
+            .await?
+            .into_iter()
+            .map(|s| ((s.plugin, s.source_id), s.status))
+            .collect())
     }
 
     /// Brings the store in line with the configuration: syncs every enabled
@@ -195,12 +218,20 @@ impl Engine {
     pub async fn reconcile(&self) -> usize {
         let sources = self.effective_sources(None).await;
         let mut failed = 0;
-        let live: HashSet<(String, String)> = sources.iter().filter(|s| s.enabled).map(|s| (s.plugin.clone(), s.definition.id.clone())).collect();
+        let live: HashSet<(String, String)> = sources
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| (s.plugin.clone(), s.definition.id.clone()))
+            .collect();
         for source in &sources {
-            let outcome = if source.enabled { self.sync(source, false).await.map(|_| ()) } else { self.mark_disabled(source).await };
+            let outcome = if source.enabled {
+                self.sync(source, false).await.map(|_| ())
+            } else {
+                self.mark_disabled(source).await
+            };
             if let Err(error) = outcome {
                 failed += 1;
-                tracing::warn!(plugin = %source.plugin, source = %source.definition.id, reason = error.reason.code(), message = %error.message, "source sync failed");
+                tracing::warn!(plugin = %source.plugin, source = %source.definition.id, reason = error.reason.code(), message = %error.message, detail = ?error.detail, "source sync failed");
             }
         }
         match self.store.sources_with_records().await {
@@ -223,18 +254,27 @@ impl Engine {
         let key = (source.plugin.clone(), source.definition.id.clone());
         let lock = self.sync_lock(&key).await;
         let _guard = lock.lock().await;
-        self.store.remove_source_records(&source.plugin, &source.definition.id).await?;
+        self.store
+            .remove_source_records(&source.plugin, &source.definition.id)
+            .await?;
         self.applied_fingerprints.lock().await.remove(&key);
         let mut status = self.statuses().await?.remove(&key).unwrap_or_default();
         if status.state != "disabled" {
             status.state = "disabled".into();
-            self.store.save_status(&source.plugin, &source.definition.id, &status).await?;
+            self.store
+                .save_status(&source.plugin, &source.definition.id, &status)
+                .await?;
         }
         Ok(())
     }
 
     async fn sync_lock(&self, key: &(String, String)) -> Arc<Mutex<()>> {
-        self.sync_locks.lock().await.entry(key.clone()).or_default().clone()
+        self.sync_locks
+            .lock()
+            .await
+            .entry(key.clone())
+            .or_default()
+            .clone()
     }
 
     /// Reads, validates and (unless `dry_run`) applies one source.
@@ -244,34 +284,46 @@ impl Engine {
         let _guard = lock.lock().await;
         let manifest = self.registry.get(&source.plugin)?.clone();
         let started = Utc::now();
-        let read = match self.read(source, &manifest) {
+        // A poll of an unchanged source costs one hash of its files.
+        if !dry_run {
+            if let Ok(revision) = self.probe(source, &manifest).await {
+                let fingerprint = fingerprint(&revision, source);
+                if self.applied_fingerprints.lock().await.get(&key) == Some(&fingerprint) {
+                    let status = self.statuses().await?.remove(&key).unwrap_or_default();
+                    return Ok(SyncReport {
+                        outcome: SyncOutcome::default(),
+                        diagnostics: status.entry_diagnostics.clone(),
+                        revision,
+                        assets: status.counts.assets,
+                        rejected: status.counts.rejected,
+                    });
+                }
+            }
+        }
+        let read = match self.read(source, &manifest).await {
             Ok(read) => read,
             Err(error) => {
                 if !dry_run {
                     self.record_failure(source, &error).await?;
                 }
-                return Err(source_error_to_error(&source.plugin, &source.definition.id, &error));
+                return Err(source_error_to_error(
+                    &source.plugin,
+                    &source.definition.id,
+                    &error,
+                ));
             }
         };
-        self.watch(&read, &key).await;
         let common = CommonProperties::parse(&source.definition.properties).unwrap_or_default();
-        let fingerprint = crate::domain::asset::sha256_digest(
-            format!("{}|{}|{}", read.revision, source.position, serde_json::to_string(&source.definition).unwrap_or_default()).as_bytes(),
-        );
-        if !dry_run && self.applied_fingerprints.lock().await.get(&key) == Some(&fingerprint) {
-            let mut status = self.statuses().await?.remove(&key).unwrap_or_default();
-            status.last_attempted_sync = Some(started);
-            status.last_successful_sync = Some(Utc::now());
-            self.store.save_status(&source.plugin, &source.definition.id, &status).await?;
-            return Ok(SyncReport {
-                outcome: SyncOutcome::default(),
-                diagnostics: status.entry_diagnostics.clone(),
-                revision: read.revision,
-                assets: status.counts.assets,
-                rejected: status.counts.rejected,
-            });
-        }
-        let ingested = ingest(&manifest, &source.definition, &read, &common, started);
+        let fingerprint = fingerprint(&read.revision, source);
+        let (read, ingested) = {
+            let (manifest, definition) = (manifest.clone(), source.definition.clone());
+            tokio::task::spawn_blocking(move || {
+                let ingested = ingest(&manifest, &definition, &read, &common, started);
+                (read, ingested)
+            })
+            .await
+            .map_err(Error::internal)?
+        };
         if dry_run {
             let outcome = self.preview(source, &ingested).await?;
             return Ok(report(outcome, &ingested, read.revision));
@@ -294,7 +346,10 @@ impl Engine {
             state,
         };
         let outcome = self.store.apply_sync(&batch).await?;
-        self.applied_fingerprints.lock().await.insert(key, fingerprint);
+        self.applied_fingerprints
+            .lock()
+            .await
+            .insert(key, fingerprint);
         tracing::info!(
             plugin = %source.plugin, source = %source.definition.id, revision = %read.revision,
             added = outcome.added, changed = outcome.changed, removed = outcome.removed, rejected = ingested.counts.rejected,
@@ -303,18 +358,87 @@ impl Engine {
         Ok(report(outcome, &ingested, read.revision))
     }
 
-    fn read(&self, source: &EffectiveSource, manifest: &PluginManifest) -> std::result::Result<ProviderRead, SourceError> {
+    /// File reads and parsing run on the blocking pool: a slow or huge file
+    /// must never stall the request workers.
+    async fn probe(
+        &self,
+        source: &EffectiveSource,
+        manifest: &PluginManifest,
+    ) -> std::result::Result<String, SourceError> {
+        self.check_source(source, manifest)?;
+        let (definition, base_dir, policy) = (
+            source.definition.clone(),
+            source.base_dir.clone(),
+            self.path_policy(source),
+        );
+        tokio::task::spawn_blocking(move || yaml::probe(&definition, &base_dir, &policy))
+            .await
+            .unwrap_or_else(|e| {
+                Err(SourceError::new(
+                    ErrorClass::TransientNetwork,
+                    format!("source read was interrupted: {e}"),
+                ))
+            })
+    }
+
+    fn path_policy(&self, source: &EffectiveSource) -> PathPolicy {
+        match source.origin {
+            Origin::File => PathPolicy::Unrestricted,
+            Origin::Api => PathPolicy::Under(
+                self.settings
+                    .source_roots
+                    .iter()
+                    .filter_map(|r| r.canonicalize().ok())
+                    .collect(),
+            ),
+        }
+    }
+
+    async fn read(
+        &self,
+        source: &EffectiveSource,
+        manifest: &PluginManifest,
+    ) -> std::result::Result<ProviderRead, SourceError> {
+        self.check_source(source, manifest)?;
+        let (definition, base_dir, policy) = (
+            source.definition.clone(),
+            source.base_dir.clone(),
+            self.path_policy(source),
+        );
+        let plural = manifest.spec.entity.plural.clone();
+        tokio::task::spawn_blocking(move || yaml::read(&definition, &base_dir, &plural, &policy))
+            .await
+            .unwrap_or_else(|e| {
+                Err(SourceError::new(
+                    ErrorClass::TransientNetwork,
+                    format!("source read was interrupted: {e}"),
+                ))
+            })
+    }
+
+    fn check_source(
+        &self,
+        source: &EffectiveSource,
+        manifest: &PluginManifest,
+    ) -> std::result::Result<(), SourceError> {
         if let Some(error) = &source.config_error {
             return Err(error.clone());
         }
         if let Err(problem) = CommonProperties::parse(&source.definition.properties) {
-            return Err(SourceError::new(ErrorClass::ConfigError, format!("source {}: {problem}", source.definition.id)));
+            return Err(SourceError::new(
+                ErrorClass::ConfigError,
+                format!("source {}: {problem}", source.definition.id),
+            ));
         }
         let source_type = source.definition.source_type.as_str();
         if !manifest.spec.source_types.iter().any(|t| t == source_type) {
             return Err(SourceError::new(
                 ErrorClass::ConfigError,
-                format!("plugin {} does not accept sources of type {source_type:?} (accepted: {})", manifest.name(), manifest.spec.source_types.join(", ")),
+                format!(
+                    "plugin {} does not accept sources of type {source_type:?} (accepted: {})",
+                    manifest.name(),
+                    manifest.spec.source_types.join(", ")
+                ),
             )
             .at_location("", 0, "type"));
         }
@@ -325,11 +449,7 @@ impl Engine {
             )
             .at_location("", 0, "type"));
         }
-        let policy = match source.origin {
-            Origin::File => PathPolicy::Unrestricted,
-            Origin::Api => PathPolicy::Under(self.settings.source_roots.iter().filter_map(|r| r.canonicalize().ok()).collect()),
-        };
-        yaml::read(&source.definition, &source.base_dir, &manifest.spec.entity.plural, &policy)
+        Ok(())
     }
 
     async fn record_failure(&self, source: &EffectiveSource, error: &SourceError) -> Result<()> {
@@ -338,7 +458,9 @@ impl Engine {
         status.state = "error".into();
         status.last_attempted_sync = Some(error.at);
         status.last_error = Some(error.clone());
-        self.store.save_status(&source.plugin, &source.definition.id, &status).await?;
+        self.store
+            .save_status(&source.plugin, &source.definition.id, &status)
+            .await?;
         self.applied_fingerprints.lock().await.remove(&key);
         tracing::warn!(
             plugin = %source.plugin, source = %source.definition.id, class = error.class.as_str(), file = %error.file,
@@ -348,7 +470,10 @@ impl Engine {
     }
 
     async fn preview(&self, source: &EffectiveSource, ingested: &Ingested) -> Result<SyncOutcome> {
-        let current = self.store.source_digests(&source.plugin, &source.definition.id).await?;
+        let current = self
+            .store
+            .source_digests(&source.plugin, &source.definition.id)
+            .await?;
         let mut outcome = SyncOutcome::default();
         let mut seen = HashSet::new();
         for record in &ingested.records {
@@ -360,60 +485,27 @@ impl Engine {
             }
             seen.insert(key);
         }
-        let rejected: HashSet<(String, String)> = ingested.rejected.iter().map(|(k, n, _)| (k.clone(), n.clone())).collect();
-        outcome.removed = current.keys().filter(|k| !seen.contains(*k) && !rejected.contains(*k)).count();
+        let rejected: HashSet<(String, String)> = ingested
+            .rejected
+            .iter()
+            .map(|(k, n, _)| (k.clone(), n.clone()))
+            .collect();
+        outcome.removed = current
+            .keys()
+            .filter(|k| !seen.contains(*k) && !rejected.contains(*k))
+            .count();
         Ok(outcome)
     }
 
-    async fn watch(&self, read: &ProviderRead, key: &(String, String)) {
-        let mut watched = self.watched.lock().await;
-        for path in &read.watch {
-            watched.entry(path.clone()).or_default().insert(key.clone());
-        }
-    }
-
-    /// Sources whose data files include `path`.
-    pub async fn sources_watching(&self, path: &Path) -> Vec<(String, String)> {
-        let watched = self.watched.lock().await;
-        watched
-            .iter()
-            .filter(|(watched_path, _)| path.starts_with(watched_path) || *watched_path == path)
-            .flat_map(|(_, keys)| keys.iter().cloned())
-            .collect()
-    }
-
-    /// Folders to watch: those of the sources files and of every data file.
-    pub async fn watch_roots(&self) -> Vec<PathBuf> {
-        let mut roots: Vec<PathBuf> = self.settings.sources_files.iter().filter_map(|f| f.canonicalize().ok()?.parent().map(Path::to_path_buf)).collect();
-        for path in self.watched.lock().await.keys() {
-            let dir = if path.is_dir() { path.clone() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
-            roots.push(dir);
-        }
-        roots.sort();
-        roots.dedup();
-        roots
-    }
-
-    /// Whether `path` is one of the sources files.
-    pub fn is_sources_file(&self, path: &Path) -> bool {
-        self.settings.sources_files.iter().any(|f| f.canonicalize().ok().as_deref() == Some(path))
-    }
-
-    /// Re-syncs the named sources now (file-change notifications).
-    pub async fn resync(&self, keys: &[(String, String)]) {
-        for (plugin, id) in keys {
-            if let Ok(source) = self.source(plugin, id).await {
-                if source.enabled {
-                    if let Err(error) = self.sync(&source, false).await {
-                        tracing::warn!(plugin = %plugin, source = %id, reason = error.reason.code(), "re-sync after a file change failed");
-                    }
-                }
-            }
-        }
-    }
-
     /// Runs a source action; see spec 01 §7.3.
-    pub async fn execute(&self, plugin: &str, source_id: &str, action: &str, dry_run: bool, params: &serde_json::Map<String, Value>) -> Result<ActionOutcome> {
+    pub async fn execute(
+        &self,
+        plugin: &str,
+        source_id: &str,
+        action: &str,
+        dry_run: bool,
+        params: &serde_json::Map<String, Value>,
+    ) -> Result<ActionOutcome> {
         let manifest = self.registry.get(plugin)?.clone();
         let def = crate::domain::action::source_actions().into_iter().find(|a| a.id == action).ok_or_else(|| {
             Error::new(Reason::UnknownAction, format!("unknown source action {action:?}; use validate, apply, enable, disable or refresh"))
@@ -422,32 +514,61 @@ impl Engine {
         crate::domain::action::check_params(&def, params)?;
         match action {
             "validate" => self.validate_action(&manifest, source_id, params).await,
-            "apply" => self.apply_action(&manifest, source_id, dry_run, params).await,
-            "enable" | "disable" => self.toggle_action(plugin, source_id, action == "enable", dry_run).await,
+            "apply" => {
+                self.apply_action(&manifest, source_id, dry_run, params)
+                    .await
+            }
+            "enable" | "disable" => {
+                self.toggle_action(plugin, source_id, action == "enable", dry_run)
+                    .await
+            }
             _ => self.refresh_action(plugin, source_id, dry_run).await,
         }
     }
 
-    async fn candidate(&self, manifest: &PluginManifest, source_id: &str, params: &serde_json::Map<String, Value>) -> Result<Option<EffectiveSource>> {
-        let Some(raw) = params.get("source") else { return Ok(None) };
+    async fn candidate(
+        &self,
+        manifest: &PluginManifest,
+        source_id: &str,
+        params: &serde_json::Map<String, Value>,
+    ) -> Result<Option<EffectiveSource>> {
+        let Some(raw) = params.get("source") else {
+            return Ok(None);
+        };
         let mut raw = raw.clone();
         if let Some(object) = raw.as_object_mut() {
-            object.entry("id").or_insert_with(|| Value::String(source_id.to_string()));
+            object
+                .entry("id")
+                .or_insert_with(|| Value::String(source_id.to_string()));
         }
         let definition: SourceDefinition = serde_json::from_value(raw).map_err(|e| {
-            Error::new(Reason::InvalidParams, format!("params.source is not a valid source entry: {e}")).violation("params.source", e.to_string())
+            Error::new(
+                Reason::InvalidParams,
+                format!("params.source is not a valid source entry: {e}"),
+            )
+            .violation("params.source", e.to_string())
         })?;
         if definition.id != source_id {
             return Err(Error::new(
                 Reason::InvalidParams,
-                format!("params.source.id {:?} differs from the source id {source_id:?} in the request", definition.id),
+                format!(
+                    "params.source.id {:?} differs from the source id {source_id:?} in the request",
+                    definition.id
+                ),
             )
-            .violation("params.source.id", "must equal the source id of the request"));
+            .violation(
+                "params.source.id",
+                "must equal the source id of the request",
+            ));
         }
         if let Some((field, message)) = config::check_definition(&definition) {
-            return Err(Error::new(Reason::SourceConfigError, message).with("field", field).violation(format!("params.source.{field}"), "invalid"));
+            return Err(Error::new(Reason::SourceConfigError, message)
+                .with("field", field)
+                .violation(format!("params.source.{field}"), "invalid"));
         }
-        if let Some(field) = forbidden_secret_reference(&Value::Object(definition.properties.clone()), "properties") {
+        if let Some(field) =
+            forbidden_secret_reference(&Value::Object(definition.properties.clone()), "properties")
+        {
             return Err(Error::new(
                 Reason::SourceConfigError,
                 format!("{field}: fromEnv and fromFile are honoured only in sources files, never in sources applied over the API"),
@@ -455,9 +576,19 @@ impl Engine {
             .with("field", &field));
         }
         let snapshot = self.snapshot.read().await;
-        let existing = effective_for_plugin(&snapshot, manifest.name(), &self.settings).into_iter().find(|s| s.definition.id == source_id);
-        let position = existing.as_ref().map(|s| s.position).unwrap_or(API_POSITION_BASE + 99_999);
-        let base_dir = self.settings.source_roots.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        let existing = effective_for_plugin(&snapshot, manifest.name(), &self.settings)
+            .into_iter()
+            .find(|s| s.definition.id == source_id);
+        let position = existing
+            .as_ref()
+            .map(|s| s.position)
+            .unwrap_or(API_POSITION_BASE + 99_999);
+        let base_dir = self
+            .settings
+            .source_roots
+            .first()
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("."));
         Ok(Some(EffectiveSource {
             plugin: manifest.name().to_string(),
             enabled: definition.enabled,
@@ -470,7 +601,12 @@ impl Engine {
         }))
     }
 
-    async fn validate_action(&self, manifest: &PluginManifest, source_id: &str, params: &serde_json::Map<String, Value>) -> Result<ActionOutcome> {
+    async fn validate_action(
+        &self,
+        manifest: &PluginManifest,
+        source_id: &str,
+        params: &serde_json::Map<String, Value>,
+    ) -> Result<ActionOutcome> {
         let source = match self.candidate(manifest, source_id, params).await? {
             Some(candidate) => candidate,
             None => self.source(manifest.name(), source_id).await?,
@@ -482,17 +618,33 @@ impl Engine {
             message: if valid {
                 format!("source {source_id} is valid: {} assets", report.assets)
             } else {
-                format!("source {source_id} reads, but {} entries fail validation", report.rejected)
+                format!(
+                    "source {source_id} reads, but {} entries fail validation",
+                    report.rejected
+                )
             },
             data: json!({"valid": valid, "revision": report.revision, "counts": {"assets": report.assets, "rejected": report.rejected}}),
             diagnostics: report.diagnostics,
         })
     }
 
-    async fn apply_action(&self, manifest: &PluginManifest, source_id: &str, dry_run: bool, params: &serde_json::Map<String, Value>) -> Result<ActionOutcome> {
-        let candidate = self.candidate(manifest, source_id, params).await?.ok_or_else(|| {
-            Error::new(Reason::InvalidParams, "apply needs params.source, a source entry").violation("params.source", "required")
-        })?;
+    async fn apply_action(
+        &self,
+        manifest: &PluginManifest,
+        source_id: &str,
+        dry_run: bool,
+        params: &serde_json::Map<String, Value>,
+    ) -> Result<ActionOutcome> {
+        let candidate = self
+            .candidate(manifest, source_id, params)
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    Reason::InvalidParams,
+                    "apply needs params.source, a source entry",
+                )
+                .violation("params.source", "required")
+            })?;
         // Validate before storing anything: a definition whose data cannot
         // be read is refused and nothing changes.
         let preview = self.sync(&candidate, true).await?;
@@ -503,15 +655,24 @@ impl Engine {
         if dry_run {
             return Ok(ActionOutcome {
                 status: "dry-run",
-                message: format!("would store source {source_id} and load {} assets", preview.assets),
+                message: format!(
+                    "would store source {source_id} and load {} assets",
+                    preview.assets
+                ),
                 data: json!({"wouldChange": summary, "revision": preview.revision}),
                 diagnostics: preview.diagnostics,
             });
         }
-        self.store.set_applied_definition(manifest.name(), &candidate.definition).await?;
+        self.store
+            .set_applied_definition(manifest.name(), &candidate.definition)
+            .await?;
         self.reload_config().await?;
         let source = self.source(manifest.name(), source_id).await?;
-        let report = if source.enabled { Some(self.sync(&source, false).await?) } else { None };
+        let report = if source.enabled {
+            Some(self.sync(&source, false).await?)
+        } else {
+            None
+        };
         Ok(ActionOutcome {
             status: "completed",
             message: format!("source {source_id} stored in the server (the sources file is unchanged) and synced"),
@@ -520,21 +681,42 @@ impl Engine {
         })
     }
 
-    async fn toggle_action(&self, plugin: &str, source_id: &str, enable: bool, dry_run: bool) -> Result<ActionOutcome> {
+    async fn toggle_action(
+        &self,
+        plugin: &str,
+        source_id: &str,
+        enable: bool,
+        dry_run: bool,
+    ) -> Result<ActionOutcome> {
         let source = self.source(plugin, source_id).await?;
         let verb = if enable { "enable" } else { "disable" };
         if dry_run {
             let message = match (source.enabled, enable) {
-                (true, true) | (false, false) => format!("source {source_id} is already {verb}d; nothing would change"),
+                (true, true) | (false, false) => {
+                    format!("source {source_id} is already {verb}d; nothing would change")
+                }
                 (false, true) => format!("would enable source {source_id} and load its records"),
-                (true, false) => format!("would disable source {source_id}; its records would leave the live view"),
+                (true, false) => format!(
+                    "would disable source {source_id}; its records would leave the live view"
+                ),
             };
-            return Ok(ActionOutcome { status: "dry-run", message, data: json!({"enabled": source.enabled}), diagnostics: vec![] });
+            return Ok(ActionOutcome {
+                status: "dry-run",
+                message,
+                data: json!({"enabled": source.enabled}),
+                diagnostics: vec![],
+            });
         }
-        self.store.set_enabled_override(plugin, source_id, Some(enable)).await?;
+        self.store
+            .set_enabled_override(plugin, source_id, Some(enable))
+            .await?;
         self.reload_config().await?;
         let source = self.source(plugin, source_id).await?;
-        let diagnostics = if enable { self.sync(&source, false).await?.diagnostics } else { self.mark_disabled(&source).await.map(|_| vec![])? };
+        let diagnostics = if enable {
+            self.sync(&source, false).await?.diagnostics
+        } else {
+            self.mark_disabled(&source).await.map(|_| vec![])?
+        };
         Ok(ActionOutcome {
             status: "completed",
             message: format!("source {source_id} {verb}d (a runtime override kept by the server)"),
@@ -543,20 +725,41 @@ impl Engine {
         })
     }
 
-    async fn refresh_action(&self, plugin: &str, source_id: &str, dry_run: bool) -> Result<ActionOutcome> {
+    async fn refresh_action(
+        &self,
+        plugin: &str,
+        source_id: &str,
+        dry_run: bool,
+    ) -> Result<ActionOutcome> {
         let source = self.source(plugin, source_id).await?;
         if !source.enabled && !dry_run {
-            return Err(Error::new(Reason::SourceConfigError, format!("source {source_id} is disabled; enable it before refreshing"))
-                .with("sourceId", source_id));
+            return Err(Error::new(
+                Reason::SourceConfigError,
+                format!("source {source_id} is disabled; enable it before refreshing"),
+            )
+            .with("sourceId", source_id));
         }
         if !dry_run {
             // A refresh re-reads even when the file looks unchanged.
-            self.applied_fingerprints.lock().await.remove(&(plugin.to_string(), source_id.to_string()));
+            self.applied_fingerprints
+                .lock()
+                .await
+                .remove(&(plugin.to_string(), source_id.to_string()));
         }
         let report = self.sync(&source, dry_run).await?;
         Ok(ActionOutcome {
             status: if dry_run { "dry-run" } else { "completed" },
-            message: if dry_run { format!("would apply to source {source_id}: {}", describe(&report.outcome)) } else { format!("source {source_id} refreshed: {}", describe(&report.outcome)) },
+            message: if dry_run {
+                format!(
+                    "would apply to source {source_id}: {}",
+                    describe(&report.outcome)
+                )
+            } else {
+                format!(
+                    "source {source_id} refreshed: {}",
+                    describe(&report.outcome)
+                )
+            },
             data: json!({"changes": outcome_json(&report.outcome), "revision": report.revision, "assets": report.assets, "rejected": report.rejected}),
             diagnostics: report.diagnostics,
         })
@@ -576,8 +779,23 @@ pub struct ActionOutcome {
     pub diagnostics: Vec<EntryDiagnostic>,
 }
 
+/// Identifies what a sync applied: the data revision, the position of the
+/// source and its definition. Equal fingerprints mean nothing to do.
+fn fingerprint(revision: &str, source: &EffectiveSource) -> String {
+    let definition = serde_json::to_string(&source.definition).unwrap_or_default();
+    crate::domain::asset::sha256_digest(
+        format!("{revision}|{}|{definition}", source.position).as_bytes(),
+    )
+}
+
 fn report(outcome: SyncOutcome, ingested: &Ingested, revision: String) -> SyncReport {
-    SyncReport { outcome, diagnostics: ingested.diagnostics.clone(), revision, assets: ingested.counts.assets, rejected: ingested.counts.rejected }
+    SyncReport {
+        outcome,
+        diagnostics: ingested.diagnostics.clone(),
+        revision,
+        assets: ingested.counts.assets,
+        rejected: ingested.counts.rejected,
+    }
 }
 
 fn outcome_json(outcome: &SyncOutcome) -> Value {
@@ -585,20 +803,44 @@ fn outcome_json(outcome: &SyncOutcome) -> Value {
 }
 
 fn describe(outcome: &SyncOutcome) -> String {
-    format!("{} added, {} changed, {} removed, {} unchanged", outcome.added, outcome.changed, outcome.removed, outcome.unchanged + outcome.revised)
+    format!(
+        "{} added, {} changed, {} removed, {} unchanged",
+        outcome.added,
+        outcome.changed,
+        outcome.removed,
+        outcome.unchanged + outcome.revised
+    )
 }
 
-fn effective_for_plugin(snapshot: &Snapshot, plugin: &str, settings: &EngineSettings) -> Vec<EffectiveSource> {
+fn effective_for_plugin(
+    snapshot: &Snapshot,
+    plugin: &str,
+    settings: &EngineSettings,
+) -> Vec<EffectiveSource> {
     let mut out: Vec<EffectiveSource> = Vec::new();
-    for (index, configured) in snapshot.files.sources.iter().filter(|s| s.plugin == plugin).enumerate() {
+    for (index, configured) in snapshot
+        .files
+        .sources
+        .iter()
+        .filter(|s| s.plugin == plugin)
+        .enumerate()
+    {
         out.push(from_file(configured, index as i64));
     }
-    let mut applied: Vec<(&(String, String), &SourceOverrides)> = snapshot.overrides.iter().filter(|((p, _), _)| p == plugin).collect();
+    let mut applied: Vec<(&(String, String), &SourceOverrides)> = snapshot
+        .overrides
+        .iter()
+        .filter(|((p, _), _)| p == plugin)
+        .collect();
     applied.sort_by(|a, b| a.0.cmp(b.0));
     let mut next_api = API_POSITION_BASE;
     for ((_, id), overrides) in &applied {
         if let Some(definition) = &overrides.applied {
-            let base_dir = settings.source_roots.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+            let base_dir = settings
+                .source_roots
+                .first()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("."));
             match out.iter_mut().find(|s| &s.definition.id == id) {
                 Some(existing) => {
                     existing.definition = definition.clone();
@@ -624,7 +866,10 @@ fn effective_for_plugin(snapshot: &Snapshot, plugin: &str, settings: &EngineSett
     }
     for source in &mut out {
         source.enabled = source.definition.enabled;
-        if let Some(overrides) = snapshot.overrides.get(&(plugin.to_string(), source.definition.id.clone())) {
+        if let Some(overrides) = snapshot
+            .overrides
+            .get(&(plugin.to_string(), source.definition.id.clone()))
+        {
             if let Some(enabled) = overrides.enabled {
                 source.enabled = enabled;
             }
@@ -660,7 +905,10 @@ fn forbidden_secret_reference(value: &Value, path: &str) -> Option<String> {
             }
             None
         }
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| forbidden_secret_reference(v, &format!("{path}[{i}]"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| forbidden_secret_reference(v, &format!("{path}[{i}]"))),
         _ => None,
     }
 }

@@ -4,11 +4,16 @@
 
 /// Whether `line` holds `key: value` (block or flow style, quoted or not).
 fn holds_pair(line: &str, key: &str, value: &str) -> bool {
-    let Some(at) = find_key(line, key) else { return false };
+    let Some(at) = find_key(line, key) else {
+        return false;
+    };
     let rest = line[at + key.len() + 1..].trim_start();
     let unquoted = rest.trim_start_matches(['"', '\'']);
     unquoted.starts_with(value)
-        && unquoted[value.len()..].chars().next().is_none_or(|c| matches!(c, '"' | '\'' | ',' | '}' | ' ' | '#'))
+        && unquoted[value.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| matches!(c, '"' | '\'' | ',' | '}' | ' ' | '#'))
 }
 
 /// Byte offset of `key:` used as a mapping key in `line`.
@@ -18,7 +23,10 @@ fn find_key(line: &str, key: &str) -> Option<usize> {
     while let Some(found) = line[start..].find(&pattern) {
         let at = start + found;
         let before = line[..at].trim_end();
-        let boundary = before.is_empty() || before.ends_with('-') || before.ends_with('{') || before.ends_with(',');
+        let boundary = before.is_empty()
+            || before.ends_with('-')
+            || before.ends_with('{')
+            || before.ends_with(',');
         let quoted_key = before.ends_with('"') || before.ends_with('\'');
         if boundary && !quoted_key {
             return Some(at);

@@ -12,14 +12,18 @@ pub mod locate;
 pub mod yaml;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use crate::domain::asset::{content_digest, extract_references, AssetKey, Provenance, ProvenanceIntegrity, ProvenanceRevision, ProvenanceSource};
+use crate::domain::asset::{
+    content_digest, extract_references, AssetKey, Provenance, ProvenanceIntegrity,
+    ProvenanceRevision, ProvenanceSource,
+};
 use crate::domain::plugin::PluginManifest;
-use crate::domain::source::{name_selected, CommonProperties, EntryDiagnostic, SourceCounts, SourceDefinition};
+use crate::domain::source::{
+    name_selected, CommonProperties, EntryDiagnostic, SourceCounts, SourceDefinition,
+};
 use crate::domain::validation::{has_errors, validate_entry, Finding, ValidationOptions};
 use crate::storage::IncomingRecord;
 
@@ -60,8 +64,6 @@ pub struct ProviderRead {
     pub revision: String,
     /// The files read.
     pub files: Vec<DataFile>,
-    /// Paths to watch for changes.
-    pub watch: Vec<PathBuf>,
 }
 
 /// The records of a read that passed validation, and what did not.
@@ -78,9 +80,17 @@ pub struct Ingested {
 }
 
 /// Validates the entries of a read and turns them into records.
-pub fn ingest(manifest: &PluginManifest, definition: &SourceDefinition, read: &ProviderRead, common: &CommonProperties, observed_at: DateTime<Utc>) -> Ingested {
+pub fn ingest(
+    manifest: &PluginManifest,
+    definition: &SourceDefinition,
+    read: &ProviderRead,
+    common: &CommonProperties,
+    observed_at: DateTime<Utc>,
+) -> Ingested {
     let options = ValidationOptions {
-        allow_unknown_fields: common.allow_unknown_fields.unwrap_or(manifest.spec.allow_unknown_fields),
+        allow_unknown_fields: common
+            .allow_unknown_fields
+            .unwrap_or(manifest.spec.allow_unknown_fields),
         strict: common.strict_schema_validation,
     };
     let kind = manifest.spec.entity.kind.clone();
@@ -110,7 +120,12 @@ pub fn ingest(manifest: &PluginManifest, definition: &SourceDefinition, read: &P
             });
         }
         for entry in &file.entries {
-            let name = entry.value.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = entry
+                .value
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if !name.is_empty() && !name_selected(common, &name) {
                 continue;
             }
@@ -150,7 +165,16 @@ pub fn ingest(manifest: &PluginManifest, definition: &SourceDefinition, read: &P
                 }
                 continue;
             }
-            out.records.push(make_record(manifest, definition, file, &entry.value, &name, &read.revision, observed_at, findings));
+            out.records.push(make_record(
+                manifest,
+                definition,
+                file,
+                &entry.value,
+                &name,
+                &read.revision,
+                observed_at,
+                findings,
+            ));
         }
     }
     out.counts.assets = out.records.len() as u32;
@@ -184,10 +208,15 @@ fn make_record(
             file_digest: file.digest.clone(),
             observed_at: Some(observed_at),
         },
-        integrity: ProvenanceIntegrity { content_digest: digest.clone(), signature: Default::default() },
+        integrity: ProvenanceIntegrity {
+            content_digest: digest.clone(),
+            signature: Default::default(),
+        },
     };
     IncomingRecord {
-        uid: AssetKey::new(manifest.name(), &kind, name).uid().to_string(),
+        uid: AssetKey::new(manifest.name(), &kind, name)
+            .uid()
+            .to_string(),
         kind,
         name: name.to_string(),
         refs: extract_references(manifest, value),

@@ -24,73 +24,178 @@ pub enum PathPolicy {
     Under(Vec<PathBuf>),
 }
 
-/// Reads a YAML source.
-pub fn read(definition: &SourceDefinition, base_dir: &Path, plural: &str, policy: &PathPolicy) -> Result<ProviderRead, SourceError> {
+/// The files a YAML source names, checked against the path policy.
+fn resolve_paths(
+    definition: &SourceDefinition,
+    base_dir: &Path,
+    policy: &PathPolicy,
+) -> Result<(Vec<PathBuf>, Option<PathBuf>), SourceError> {
     let config_error = |field: &str, message: String| {
-        Err(SourceError::new(ErrorClass::ConfigError, format!("source {}: {message}", definition.id)).at_location("", 0, field))
+        Err(SourceError::new(
+            ErrorClass::ConfigError,
+            format!("source {}: {message}", definition.id),
+        )
+        .at_location("", 0, field))
     };
-    let props = &definition.properties;
-    if let Some(content) = props.get("yamlContent") {
-        let Some(content) = content.as_str() else {
-            return config_error("properties.yamlContent", "properties.yamlContent must be a string".into());
-        };
-        if content.len() > MAX_INLINE_BYTES {
-            return config_error("properties.yamlContent", format!("inline content is {} bytes; the limit is 4 MiB", content.len()));
-        }
-        let label = format!("inline:{}", definition.id);
-        let file = parse_data_file(content, &label, &label, "", plural)?;
-        return Ok(ProviderRead { revision: file.digest.clone(), files: vec![file], watch: vec![] });
-    }
-    let Some(pattern) = props.get("yamlCatalogPath") else {
-        return config_error("properties.yamlCatalogPath", "a yaml source needs properties.yamlCatalogPath (or yamlContent)".into());
+    let Some(pattern) = definition.properties.get("yamlCatalogPath") else {
+        return config_error(
+            "properties.yamlCatalogPath",
+            "a yaml source needs properties.yamlCatalogPath (or yamlContent)".into(),
+        );
     };
     let Some(pattern) = pattern.as_str().filter(|p| !p.trim().is_empty()) else {
-        return config_error("properties.yamlCatalogPath", "properties.yamlCatalogPath must be a non-empty string".into());
+        return config_error(
+            "properties.yamlCatalogPath",
+            "properties.yamlCatalogPath must be a non-empty string".into(),
+        );
     };
     let joined = base_dir.join(pattern);
-    let paths = if pattern.contains(['*', '?', '[']) { expand_glob(&joined)? } else { vec![joined.clone()] };
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let paths = if is_glob {
+        expand_glob(&joined)?
+    } else {
+        vec![joined.clone()]
+    };
     if paths.is_empty() {
-        return Err(SourceError::new(ErrorClass::NotFound, format!("source {}: no file matches {}", definition.id, joined.display()))
-            .at_location(joined.display().to_string(), 0, "properties.yamlCatalogPath"));
+        return Err(SourceError::new(
+            ErrorClass::NotFound,
+            format!(
+                "source {}: no file matches {}",
+                definition.id,
+                joined.display()
+            ),
+        )
+        .at_location(
+            joined.display().to_string(),
+            0,
+            "properties.yamlCatalogPath",
+        ));
     }
-    let mut files = Vec::new();
+    let mut canonical_paths = Vec::new();
     for path in &paths {
         let canonical = path.canonicalize().map_err(|e| {
-            SourceError::new(ErrorClass::NotFound, format!("source {}: data file {} cannot be opened: {e}", definition.id, path.display()))
-                .at_location(path.display().to_string(), 0, "properties.yamlCatalogPath")
+            SourceError::new(
+                ErrorClass::NotFound,
+                format!(
+                    "source {}: data file {} cannot be opened: {e}",
+                    definition.id,
+                    path.display()
+                ),
+            )
+            .at_location(path.display().to_string(), 0, "properties.yamlCatalogPath")
         })?;
         if let PathPolicy::Under(roots) = policy {
             if !roots.iter().any(|root| canonical.starts_with(root)) {
                 return config_error(
                     "properties.yamlCatalogPath",
-                    format!("{} lies outside the allowed source roots (CATALOG_SOURCE_ROOTS)", canonical.display()),
+                    format!(
+                        "{} lies outside the allowed source roots (CATALOG_SOURCE_ROOTS)",
+                        canonical.display()
+                    ),
                 );
             }
         }
-        let bytes = std::fs::read(&canonical).map_err(|e| {
-            SourceError::new(ErrorClass::NotFound, format!("data file {} cannot be read: {e}", canonical.display()))
-                .at_location(canonical.display().to_string(), 0, "")
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            SourceError::new(ErrorClass::ValidationError, format!("data file {} is not UTF-8 text", canonical.display()))
-                .at_location(canonical.display().to_string(), 0, "")
+        canonical_paths.push(canonical);
+    }
+    Ok((canonical_paths, is_glob.then(|| glob_root(&joined))))
+}
+
+fn inline_content(definition: &SourceDefinition) -> Result<Option<&str>, SourceError> {
+    let Some(content) = definition.properties.get("yamlContent") else {
+        return Ok(None);
+    };
+    let error = |message: String| {
+        Err(SourceError::new(
+            ErrorClass::ConfigError,
+            format!("source {}: {message}", definition.id),
+        )
+        .at_location("", 0, "properties.yamlContent"))
+    };
+    match content.as_str() {
+        None => error("properties.yamlContent must be a string".into()),
+        Some(text) if text.len() > MAX_INLINE_BYTES => error(format!(
+            "inline content is {} bytes; the limit is 4 MiB",
+            text.len()
+        )),
+        Some(text) => Ok(Some(text)),
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, SourceError> {
+    std::fs::read(path).map_err(|e| {
+        SourceError::new(
+            ErrorClass::NotFound,
+            format!("data file {} cannot be read: {e}", path.display()),
+        )
+        .at_location(path.display().to_string(), 0, "")
+    })
+}
+
+fn combine(digests: &[String]) -> String {
+    match digests {
+        [one] => one.clone(),
+        many => sha256_digest(many.join("\n").as_bytes()),
+    }
+}
+
+/// The revision a read would report, from file digests alone: lets a poll
+/// skip parsing when nothing changed.
+pub fn probe(
+    definition: &SourceDefinition,
+    base_dir: &Path,
+    policy: &PathPolicy,
+) -> Result<String, SourceError> {
+    if let Some(content) = inline_content(definition)? {
+        return Ok(sha256_digest(content.as_bytes()));
+    }
+    let (paths, _) = resolve_paths(definition, base_dir, policy)?;
+    let digests = paths
+        .iter()
+        .map(|p| read_bytes(p).map(|b| sha256_digest(&b)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(combine(&digests))
+}
+
+/// Reads a YAML source.
+pub fn read(
+    definition: &SourceDefinition,
+    base_dir: &Path,
+    plural: &str,
+    policy: &PathPolicy,
+) -> Result<ProviderRead, SourceError> {
+    if let Some(content) = inline_content(definition)? {
+        let label = format!("inline:{}", definition.id);
+        let file = parse_data_file(content, &label, &label, "", plural)?;
+        return Ok(ProviderRead {
+            revision: file.digest.clone(),
+            files: vec![file],
+        });
+    }
+    let (paths, _) = resolve_paths(definition, base_dir, policy)?;
+    let mut files = Vec::new();
+    for canonical in &paths {
+        let text = String::from_utf8(read_bytes(canonical)?).map_err(|_| {
+            SourceError::new(
+                ErrorClass::ValidationError,
+                format!("data file {} is not UTF-8 text", canonical.display()),
+            )
+            .at_location(canonical.display().to_string(), 0, "")
         })?;
         let uri = canonical.display().to_string();
         files.push(parse_data_file(&text, &uri, &uri, &uri, plural)?);
     }
-    let revision = match files.as_slice() {
-        [one] => one.digest.clone(),
-        many => sha256_digest(many.iter().map(|f| f.digest.as_str()).collect::<Vec<_>>().join("\n").as_bytes()),
-    };
-    let mut watch: Vec<PathBuf> = paths.iter().filter_map(|p| p.canonicalize().ok()).collect();
-    if pattern.contains(['*', '?', '[']) {
-        watch.push(glob_root(&joined));
-    }
-    Ok(ProviderRead { revision, files, watch })
+    let revision = combine(&files.iter().map(|f| f.digest.clone()).collect::<Vec<_>>());
+    Ok(ProviderRead { revision, files })
 }
 
 /// Parses a data document (possibly several `---` documents).
-pub fn parse_data_file(text: &str, label: &str, uri: &str, path: &str, plural: &str) -> Result<DataFile, SourceError> {
+pub fn parse_data_file(
+    text: &str,
+    label: &str,
+    uri: &str,
+    path: &str,
+    plural: &str,
+) -> Result<DataFile, SourceError> {
     let digest = sha256_digest(text.as_bytes());
     let mut entries = Vec::new();
     let mut notes = Vec::new();
@@ -99,14 +204,21 @@ pub fn parse_data_file(text: &str, label: &str, uri: &str, path: &str, plural: &
     for document in serde_norway::Deserializer::from_str(text) {
         let value: Value = serde::Deserialize::deserialize(document).map_err(|e| {
             let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
-            SourceError::new(ErrorClass::ValidationError, format!("data file {label} does not parse: {e}")).at_location(label, line, "")
+            SourceError::new(
+                ErrorClass::ValidationError,
+                format!("data file {label} does not parse: {e}"),
+            )
+            .at_location(label, line, "")
         })?;
         let Some(top) = value.as_object() else {
             if value.is_null() {
                 continue;
             }
-            return Err(SourceError::new(ErrorClass::ValidationError, format!("data file {label}: the top level must be a map with a `{plural}` list"))
-                .at_location(label, 1, ""));
+            return Err(SourceError::new(
+                ErrorClass::ValidationError,
+                format!("data file {label}: the top level must be a map with a `{plural}` list"),
+            )
+            .at_location(label, 1, ""));
         };
         for key in top.keys() {
             if key != plural && key != "source" {
@@ -137,7 +249,10 @@ pub fn parse_data_file(text: &str, label: &str, uri: &str, path: &str, plural: &
             if line > 0 {
                 cursor_line = line + 1;
             }
-            entries.push(RawEntry { value: item.clone(), line });
+            entries.push(RawEntry {
+                value: item.clone(),
+                line,
+            });
         }
     }
     Ok(DataFile {
@@ -156,7 +271,11 @@ pub fn parse_data_file(text: &str, label: &str, uri: &str, path: &str, plural: &
 fn glob_root(pattern: &Path) -> PathBuf {
     let mut root = PathBuf::new();
     for component in pattern.components() {
-        if component.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
+        if component
+            .as_os_str()
+            .to_string_lossy()
+            .contains(['*', '?', '['])
+        {
             break;
         }
         root.push(component);
@@ -166,12 +285,20 @@ fn glob_root(pattern: &Path) -> PathBuf {
 
 fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, SourceError> {
     let matcher = globset::Glob::new(&pattern.to_string_lossy())
-        .map_err(|e| SourceError::new(ErrorClass::ConfigError, format!("yamlCatalogPath is not a valid glob: {e}")).at_location("", 0, "properties.yamlCatalogPath"))?
+        .map_err(|e| {
+            SourceError::new(
+                ErrorClass::ConfigError,
+                format!("yamlCatalogPath is not a valid glob: {e}"),
+            )
+            .at_location("", 0, "properties.yamlCatalogPath")
+        })?
         .compile_matcher();
     let mut found = Vec::new();
     let mut stack = vec![glob_root(pattern)];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -196,17 +323,30 @@ mod tests {
         assert_eq!(file.entries.len(), 2);
         assert_eq!((file.entries[0].line, file.entries[1].line), (3, 7));
         assert_eq!(file.collection.as_deref(), Some("Demo"));
-        assert_eq!(file.notes, vec!["top-level key `extra` is ignored".to_string()]);
+        assert_eq!(
+            file.notes,
+            vec!["top-level key `extra` is ignored".to_string()]
+        );
         assert!(file.digest.starts_with("sha256:") && file.digest.len() == 71);
     }
 
     #[test]
     fn parse_errors_and_missing_keys_are_validation_errors_with_lines() {
-        let err = parse_data_file("models:\n  - name: a\n   bad: [\n", "f.yaml", "", "", "models").unwrap_err();
+        let err = parse_data_file(
+            "models:\n  - name: a\n   bad: [\n",
+            "f.yaml",
+            "",
+            "",
+            "models",
+        )
+        .unwrap_err();
         assert_eq!(err.class, ErrorClass::ValidationError);
         assert!(err.line >= 2, "{err:?}");
         let err = parse_data_file("agents: []\n", "f.yaml", "", "", "models").unwrap_err();
         assert!(err.message.contains("`models`"), "{}", err.message);
-        assert!(parse_data_file("models: []\n", "f", "", "", "models").unwrap().entries.is_empty());
+        assert!(parse_data_file("models: []\n", "f", "", "", "models")
+            .unwrap()
+            .entries
+            .is_empty());
     }
 }

@@ -9,8 +9,16 @@ use sqlx::AnyPool;
 
 use super::Dialect;
 
-const SQLITE: &[(i64, &str, &str)] = &[(1, "catalog", include_str!("../../migrations/sqlite/0001_catalog.sql"))];
-const POSTGRES: &[(i64, &str, &str)] = &[(1, "catalog", include_str!("../../migrations/postgres/0001_catalog.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "catalog",
+    include_str!("../../migrations/sqlite/0001_catalog.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "catalog",
+    include_str!("../../migrations/postgres/0001_catalog.sql"),
+)];
 
 /// Applies every pending migration of the dialect.
 pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), sqlx::migrate::MigrateError> {
@@ -21,7 +29,13 @@ pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), sqlx::migrate::
     let migrations = files
         .iter()
         .map(|(version, description, sql)| {
-            Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sqlx::SqlSafeStr::into_sql_str(*sql), false)
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sqlx::SqlSafeStr::into_sql_str(*sql),
+                false,
+            )
         })
         .collect();
     Migrator::with_migrations(migrations).run(pool).await

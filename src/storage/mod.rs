@@ -44,6 +44,15 @@ impl Dialect {
         }
     }
 
+    /// A boolean column read back as a 64-bit integer (0 or 1): the Any
+    /// driver has no mapping for SQLite's BOOLEAN.
+    fn bool_out(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("CAST({column} AS INTEGER)"),
+            Dialect::Postgres => format!("({column})::int::bigint"),
+        }
+    }
+
     /// A JSON column read back as text.
     fn json_out(self, column: &str) -> String {
         match self {
@@ -201,7 +210,9 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 fn parse_timestamp(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 const INSERT_CHUNK: usize = 200;
@@ -209,7 +220,11 @@ const INSERT_CHUNK: usize = 200;
 impl Store {
     /// Opens the database named by `url` (sqlite:// or postgres://),
     /// retrying for up to `patience`, and applies migrations.
-    pub async fn open(url: &str, max_connections: u32, patience: Duration) -> Result<Self, OpenError> {
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        patience: Duration,
+    ) -> Result<Self, OpenError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Dialect::Postgres
@@ -217,7 +232,10 @@ impl Store {
             prepare_sqlite_dir(url)?;
             Dialect::Sqlite
         } else {
-            return Err(OpenError::Config(format!("database URL must start with sqlite: or postgres://, got {:?}", redact_url(url))));
+            return Err(OpenError::Config(format!(
+                "database URL must start with sqlite: or postgres://, got {:?}",
+                redact_url(url)
+            )));
         };
         let url = match dialect {
             Dialect::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
@@ -248,7 +266,9 @@ impl Store {
             }
         };
         let store = Store { pool, dialect };
-        migrate::run(&store.pool, dialect).await.map_err(|e| OpenError::Migration(e.to_string()))?;
+        migrate::run(&store.pool, dialect)
+            .await
+            .map_err(|e| OpenError::Migration(e.to_string()))?;
         Ok(store)
     }
 
@@ -277,7 +297,11 @@ impl Store {
     }
 
     /// Digests of every row of a source, by (kind, name).
-    pub async fn source_digests(&self, plugin: &str, source_id: &str) -> Result<HashMap<(String, String), String>> {
+    pub async fn source_digests(
+        &self,
+        plugin: &str,
+        source_id: &str,
+    ) -> Result<HashMap<(String, String), String>> {
         let rows = sqlx::query("SELECT kind, name, content_digest FROM catalog_records WHERE plugin = $1 AND source_id = $2")
             .bind(plugin)
             .bind(source_id)
@@ -285,23 +309,31 @@ impl Store {
             .await
             .map_err(Error::storage)?;
         rows.iter()
-            .map(|r| Ok(((get(r, "kind")?, get(r, "name")?), get(r, "content_digest")?)))
+            .map(|r| {
+                Ok((
+                    (get(r, "kind")?, get(r, "name")?),
+                    get(r, "content_digest")?,
+                ))
+            })
             .collect()
     }
 
     /// Applies one sync of one source in a single transaction.
     pub async fn apply_sync(&self, batch: &SyncBatch) -> Result<SyncOutcome> {
         let mut tx = self.pool.begin().await.map_err(Error::storage)?;
-        self.lock_source(&mut tx, &batch.plugin, &batch.source_id).await?;
-        let existing = sqlx::query(
-            "SELECT kind, name, content_digest, revision_id, validated, first_seen_at, content_changed_at \
+        self.lock_source(&mut tx, &batch.plugin, &batch.source_id)
+            .await?;
+        let existing_sql = format!(
+            "SELECT kind, name, content_digest, revision_id, {} AS validated, first_seen_at, content_changed_at \
              FROM catalog_records WHERE plugin = $1 AND source_id = $2",
-        )
-        .bind(&batch.plugin)
-        .bind(&batch.source_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(Error::storage)?;
+            self.dialect.bool_out("validated")
+        );
+        let existing = sqlx::query(AssertSqlSafe(existing_sql))
+            .bind(&batch.plugin)
+            .bind(&batch.source_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::storage)?;
         struct Existing {
             digest: String,
             revision: String,
@@ -315,7 +347,7 @@ impl Store {
                 Existing {
                     digest: get(row, "content_digest")?,
                     revision: get(row, "revision_id")?,
-                    validated: row.try_get::<bool, _>("validated").map_err(Error::storage)?,
+                    validated: row.try_get::<i64, _>("validated").map_err(Error::storage)? != 0,
                     first_seen: get(row, "first_seen_at")?,
                 },
             );
@@ -347,8 +379,15 @@ impl Store {
                 Some(_) => outcome.unchanged += 1,
             }
         }
-        let rejected: HashSet<(String, String)> = batch.rejected.iter().map(|(k, n, _)| (k.clone(), n.clone())).collect();
-        let removed: Vec<&(String, String)> = current.keys().filter(|k| !seen.contains(*k) && !rejected.contains(*k)).collect();
+        let rejected: HashSet<(String, String)> = batch
+            .rejected
+            .iter()
+            .map(|(k, n, _)| (k.clone(), n.clone()))
+            .collect();
+        let removed: Vec<&(String, String)> = current
+            .keys()
+            .filter(|k| !seen.contains(*k) && !rejected.contains(*k))
+            .collect();
         outcome.removed = removed.len();
 
         self.upsert_records(&mut tx, batch, &to_write, &now).await?;
@@ -394,12 +433,18 @@ impl Store {
         if outcome.added + outcome.removed > 0 || moved > 0 {
             recompute_effective(&mut tx, &batch.plugin).await?;
         }
-        self.write_status(&mut tx, &batch.plugin, &batch.source_id, &batch.state).await?;
+        self.write_status(&mut tx, &batch.plugin, &batch.source_id, &batch.state)
+            .await?;
         tx.commit().await.map_err(Error::storage)?;
         Ok(outcome)
     }
 
-    async fn lock_source(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, plugin: &str, source_id: &str) -> Result<()> {
+    async fn lock_source(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        plugin: &str,
+        source_id: &str,
+    ) -> Result<()> {
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
                 .bind(format!("catalog-source/{plugin}/{source_id}"))
@@ -410,7 +455,12 @@ impl Store {
         Ok(())
     }
 
-    async fn update_revision(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, batch: &SyncBatch, incoming: &IncomingRecord) -> Result<()> {
+    async fn update_revision(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        batch: &SyncBatch,
+        incoming: &IncomingRecord,
+    ) -> Result<()> {
         let sql = format!(
             "UPDATE catalog_records SET revision_id = $1, provenance = {}, validated = TRUE, diagnostics = {} \
              WHERE plugin = $4 AND source_id = $5 AND kind = $6 AND name = $7",
@@ -482,9 +532,21 @@ impl Store {
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for (incoming, first_seen) in chunk {
-                let text = |key: &str| incoming.record.get(key).and_then(Value::as_str).map(str::to_string);
-                let created = incoming.created_at.map(timestamp).unwrap_or_else(|| first_seen.clone());
-                let updated = incoming.updated_at.map(timestamp).unwrap_or_else(|| now.to_string());
+                let text = |key: &str| {
+                    incoming
+                        .record
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                let created = incoming
+                    .created_at
+                    .map(timestamp)
+                    .unwrap_or_else(|| first_seen.clone());
+                let updated = incoming
+                    .updated_at
+                    .map(timestamp)
+                    .unwrap_or_else(|| now.to_string());
                 query = query
                     .bind(batch.plugin.clone())
                     .bind(incoming.kind.clone())
@@ -510,7 +572,12 @@ impl Store {
         Ok(())
     }
 
-    async fn relink(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, batch: &SyncBatch, records: &[&IncomingRecord]) -> Result<()> {
+    async fn relink(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        batch: &SyncBatch,
+        records: &[&IncomingRecord],
+    ) -> Result<()> {
         for record in records {
             sqlx::query("DELETE FROM catalog_links WHERE from_plugin = $1 AND source_id = $2 AND from_kind = $3 AND from_name = $4")
                 .bind(&batch.plugin)
@@ -521,12 +588,17 @@ impl Store {
                 .await
                 .map_err(Error::storage)?;
         }
-        let links: Vec<(&IncomingRecord, &Reference)> = records.iter().flat_map(|r| r.refs.iter().map(move |l| (*r, l))).collect();
+        let links: Vec<(&IncomingRecord, &Reference)> = records
+            .iter()
+            .flat_map(|r| r.refs.iter().map(move |l| (*r, l)))
+            .collect();
         const COLUMNS: usize = 9;
         for chunk in links.chunks(INSERT_CHUNK) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let placeholders: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", i * COLUMNS + c)).collect();
+                    let placeholders: Vec<String> = (1..=COLUMNS)
+                        .map(|c| format!("${}", i * COLUMNS + c))
+                        .collect();
                     format!("({})", placeholders.join(","))
                 })
                 .collect();
@@ -563,13 +635,14 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(Error::storage)?;
-        let removed = sqlx::query("DELETE FROM catalog_records WHERE plugin = $1 AND source_id = $2")
-            .bind(plugin)
-            .bind(source_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::storage)?
-            .rows_affected();
+        let removed =
+            sqlx::query("DELETE FROM catalog_records WHERE plugin = $1 AND source_id = $2")
+                .bind(plugin)
+                .bind(source_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage)?
+                .rows_affected();
         if removed > 0 {
             recompute_effective(&mut tx, plugin).await?;
         }
@@ -583,23 +656,31 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(Error::storage)?;
-        rows.iter().map(|r| Ok((get(r, "plugin")?, get(r, "source_id")?))).collect()
+        rows.iter()
+            .map(|r| Ok((get(r, "plugin")?, get(r, "source_id")?)))
+            .collect()
     }
 
     fn record_columns(&self) -> String {
         let d = self.dialect;
         format!(
             "r.plugin, r.kind, r.name, r.source_id, r.asset_uid, {} AS record, r.content_digest, {} AS provenance, {} AS refs, \
-             r.validated, {} AS diagnostics, r.created_at, r.updated_at",
+             {} AS validated, {} AS diagnostics, r.created_at, r.updated_at",
             d.json_out("r.record"),
             d.json_out("r.provenance"),
             d.json_out("r.refs"),
+            d.bool_out("r.validated"),
             d.json_out("r.diagnostics")
         )
     }
 
     /// The effective record of a key.
-    pub async fn get_record(&self, plugin: &str, kind: &str, name: &str) -> Result<Option<StoredRecord>> {
+    pub async fn get_record(
+        &self,
+        plugin: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<StoredRecord>> {
         let sql = format!(
             "SELECT {} FROM catalog_records r WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.is_effective = TRUE",
             self.record_columns()
@@ -615,10 +696,15 @@ impl Store {
     }
 
     /// Which of `keys` exist as effective records.
-    pub async fn existing_keys(&self, keys: &[(String, String, String)]) -> Result<HashSet<(String, String, String)>> {
+    pub async fn existing_keys(
+        &self,
+        keys: &[(String, String, String)],
+    ) -> Result<HashSet<(String, String, String)>> {
         let mut found = HashSet::new();
         for chunk in keys.chunks(INSERT_CHUNK) {
-            let tuples: Vec<String> = (0..chunk.len()).map(|i| format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3))
+                .collect();
             let sql = format!(
                 "SELECT plugin, kind, name FROM catalog_records WHERE is_effective = TRUE AND (plugin, kind, name) IN (VALUES {})",
                 tuples.join(",")
@@ -635,7 +721,12 @@ impl Store {
     }
 
     /// Links from effective records that point at a key.
-    pub async fn inbound_links(&self, plugin: &str, kind: &str, name: &str) -> Result<Vec<InboundLink>> {
+    pub async fn inbound_links(
+        &self,
+        plugin: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Vec<InboundLink>> {
         let rows = sqlx::query(
             "SELECT l.from_plugin, l.from_kind, l.from_name, l.link_type, l.path FROM catalog_links l \
              JOIN catalog_records r ON r.plugin = l.from_plugin AND r.kind = l.from_kind AND r.name = l.from_name \
@@ -684,27 +775,42 @@ impl Store {
             }
             None => None,
         };
-        Ok(RecordPage { items, has_more, total })
+        Ok(RecordPage {
+            items,
+            has_more,
+            total,
+        })
     }
 
     /// Stored state of every source.
     pub async fn source_states(&self) -> Result<Vec<StoredSourceState>> {
         let sql = format!(
-            "SELECT plugin, source_id, enabled_override, {} AS applied_definition, {} AS status FROM source_state ORDER BY plugin, source_id",
+            "SELECT plugin, source_id, {} AS enabled_override, {} AS applied_definition, {} AS status FROM source_state ORDER BY plugin, source_id",
+            self.dialect.bool_out("enabled_override"),
             self.dialect.json_out("applied_definition"),
             self.dialect.json_out("status")
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(Error::storage)?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::storage)?;
         rows.iter()
             .map(|row| {
-                let applied: Option<String> = row.try_get("applied_definition").map_err(Error::storage)?;
+                let applied: Option<String> =
+                    row.try_get("applied_definition").map_err(Error::storage)?;
                 let status: String = get(row, "status")?;
                 Ok(StoredSourceState {
                     plugin: get(row, "plugin")?,
                     source_id: get(row, "source_id")?,
                     overrides: SourceOverrides {
-                        enabled: row.try_get::<Option<bool>, _>("enabled_override").map_err(Error::storage)?,
-                        applied: applied.map(|text: String| serde_json::from_str::<SourceDefinition>(&text)).transpose().map_err(Error::internal)?,
+                        enabled: row
+                            .try_get::<Option<i64>, _>("enabled_override")
+                            .map_err(Error::storage)?
+                            .map(|v| v != 0),
+                        applied: applied
+                            .map(|text: String| serde_json::from_str::<SourceDefinition>(&text))
+                            .transpose()
+                            .map_err(Error::internal)?,
                     },
                     status: serde_json::from_str(&status).unwrap_or_default(),
                 })
@@ -713,13 +819,24 @@ impl Store {
     }
 
     /// Stores the status of a source outside a sync (errors, disabling).
-    pub async fn save_status(&self, plugin: &str, source_id: &str, state: &SourceState) -> Result<()> {
+    pub async fn save_status(
+        &self,
+        plugin: &str,
+        source_id: &str,
+        state: &SourceState,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(Error::storage)?;
         self.write_status(&mut tx, plugin, source_id, state).await?;
         tx.commit().await.map_err(Error::storage)
     }
 
-    async fn write_status(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, plugin: &str, source_id: &str, state: &SourceState) -> Result<()> {
+    async fn write_status(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        plugin: &str,
+        source_id: &str,
+        state: &SourceState,
+    ) -> Result<()> {
         let ts = match self.dialect {
             Dialect::Sqlite => "$5",
             Dialect::Postgres => "$5::timestamptz",
@@ -742,8 +859,17 @@ impl Store {
     }
 
     /// Stores a runtime enabled override (None clears it).
-    pub async fn set_enabled_override(&self, plugin: &str, source_id: &str, enabled: Option<bool>) -> Result<()> {
-        let ts = if self.dialect == Dialect::Postgres { "$4::timestamptz" } else { "$4" };
+    pub async fn set_enabled_override(
+        &self,
+        plugin: &str,
+        source_id: &str,
+        enabled: Option<bool>,
+    ) -> Result<()> {
+        let ts = if self.dialect == Dialect::Postgres {
+            "$4::timestamptz"
+        } else {
+            "$4"
+        };
         let sql = format!(
             "INSERT INTO source_state (plugin, source_id, enabled_override, updated_at) VALUES ($1, $2, $3, {ts}) \
              ON CONFLICT (plugin, source_id) DO UPDATE SET enabled_override = excluded.enabled_override, updated_at = excluded.updated_at"
@@ -760,8 +886,16 @@ impl Store {
     }
 
     /// Stores a source definition created by `apply`.
-    pub async fn set_applied_definition(&self, plugin: &str, definition: &SourceDefinition) -> Result<()> {
-        let ts = if self.dialect == Dialect::Postgres { "$4::timestamptz" } else { "$4" };
+    pub async fn set_applied_definition(
+        &self,
+        plugin: &str,
+        definition: &SourceDefinition,
+    ) -> Result<()> {
+        let ts = if self.dialect == Dialect::Postgres {
+            "$4::timestamptz"
+        } else {
+            "$4"
+        };
         let sql = format!(
             "INSERT INTO source_state (plugin, source_id, applied_definition, updated_at) VALUES ($1, $2, {}, {ts}) \
              ON CONFLICT (plugin, source_id) DO UPDATE SET applied_definition = excluded.applied_definition, \
@@ -780,7 +914,10 @@ impl Store {
     }
 }
 
-async fn recompute_effective(tx: &mut sqlx::Transaction<'_, sqlx::Any>, plugin: &str) -> Result<()> {
+async fn recompute_effective(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    plugin: &str,
+) -> Result<()> {
     // The row of the first-listed source wins; positions are unique per plugin.
     sqlx::query(
         "UPDATE catalog_records SET is_effective = (source_position = (SELECT MIN(o.source_position) FROM catalog_records o \
@@ -800,7 +937,9 @@ fn get(row: &AnyRow, column: &str) -> Result<String> {
 }
 
 fn stored_record(row: &AnyRow) -> Result<StoredRecord> {
-    let json = |column: &str| -> Result<Value> { serde_json::from_str(&get(row, column)?).map_err(Error::internal) };
+    let json = |column: &str| -> Result<Value> {
+        serde_json::from_str(&get(row, column)?).map_err(Error::internal)
+    };
     Ok(StoredRecord {
         plugin: get(row, "plugin")?,
         kind: get(row, "kind")?,
@@ -811,7 +950,7 @@ fn stored_record(row: &AnyRow) -> Result<StoredRecord> {
         digest: get(row, "content_digest")?,
         provenance: serde_json::from_value(json("provenance")?).map_err(Error::internal)?,
         refs: serde_json::from_value(json("refs")?).map_err(Error::internal)?,
-        validated: row.try_get::<bool, _>("validated").map_err(Error::storage)?,
+        validated: row.try_get::<i64, _>("validated").map_err(Error::storage)? != 0,
         diagnostics: serde_json::from_value(json("diagnostics")?).unwrap_or_default(),
         created_at: parse_timestamp(&get(row, "created_at")?),
         updated_at: parse_timestamp(&get(row, "updated_at")?),
@@ -833,14 +972,18 @@ pub enum OpenError {
 }
 
 fn prepare_sqlite_dir(url: &str) -> Result<(), OpenError> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| OpenError::Config(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                OpenError::Config(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
     }
     Ok(())

@@ -144,7 +144,13 @@ impl Compiler {
                 self.push(Param::Text(text))
             }
             Dialect::Postgres => {
-                let text = format!("{{{}}}", path.iter().map(|s| format!("\"{}\"", s.replace('"', ""))).collect::<Vec<_>>().join(","));
+                let text = format!(
+                    "{{{}}}",
+                    path.iter()
+                        .map(|s| format!("\"{}\"", s.replace('"', "")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
                 format!("{}::text[]", self.push(Param::Text(text)))
             }
         }
@@ -154,8 +160,22 @@ impl Compiler {
         match cond {
             Cond::Const(true) => "1 = 1".into(),
             Cond::Const(false) => "1 = 0".into(),
-            Cond::And(items) => format!("({})", items.iter().map(|c| self.cond(c)).collect::<Vec<_>>().join(" AND ")),
-            Cond::Or(items) => format!("({})", items.iter().map(|c| self.cond(c)).collect::<Vec<_>>().join(" OR ")),
+            Cond::And(items) => format!(
+                "({})",
+                items
+                    .iter()
+                    .map(|c| self.cond(c))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            ),
+            Cond::Or(items) => format!(
+                "({})",
+                items
+                    .iter()
+                    .map(|c| self.cond(c))
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
+            ),
             Cond::Not(inner) => format!("(NOT {})", self.cond(inner)),
             Cond::FromSources(pairs) if pairs.is_empty() => "1 = 0".into(),
             Cond::FromSources(pairs) => {
@@ -190,7 +210,10 @@ impl Compiler {
         let texts: Vec<String> = values.iter().map(literal_text).collect();
         match op {
             Op::In => {
-                let list: Vec<String> = texts.into_iter().map(|t| self.push(Param::Text(t))).collect();
+                let list: Vec<String> = texts
+                    .into_iter()
+                    .map(|t| self.push(Param::Text(t)))
+                    .collect();
                 format!("{column} IN ({})", list.join(", "))
             }
             Op::Like => self.like(column, &texts[0], false),
@@ -206,15 +229,29 @@ impl Compiler {
         match (self.dialect, insensitive) {
             // SQLite's LIKE ignores ASCII case, so the case-sensitive form
             // goes through GLOB with the pattern translated.
-            (Dialect::Sqlite, false) => format!("{expr} GLOB {}", self.push(Param::Text(like_to_glob(pattern)))),
-            (Dialect::Sqlite, true) => format!("lower({expr}) LIKE lower({})", self.push(Param::Text(pattern.to_string()))),
-            (Dialect::Postgres, false) => format!("{expr} LIKE {}", self.push(Param::Text(pattern.to_string()))),
-            (Dialect::Postgres, true) => format!("{expr} ILIKE {}", self.push(Param::Text(pattern.to_string()))),
+            (Dialect::Sqlite, false) => format!(
+                "{expr} GLOB {}",
+                self.push(Param::Text(like_to_glob(pattern)))
+            ),
+            (Dialect::Sqlite, true) => format!(
+                "lower({expr}) LIKE lower({})",
+                self.push(Param::Text(pattern.to_string()))
+            ),
+            (Dialect::Postgres, false) => format!(
+                "{expr} LIKE {}",
+                self.push(Param::Text(pattern.to_string()))
+            ),
+            (Dialect::Postgres, true) => format!(
+                "{expr} ILIKE {}",
+                self.push(Param::Text(pattern.to_string()))
+            ),
         }
     }
 
     fn fixed_cmp(&mut self, value: Option<&str>, op: Op, values: &[Literal]) -> String {
-        let Some(value) = value else { return "1 = 0".into() };
+        let Some(value) = value else {
+            return "1 = 0".into();
+        };
         let holds = match op {
             Op::Eq => values.iter().any(|v| literal_text(v) == value),
             Op::In => values.iter().any(|v| literal_text(v) == value),
@@ -224,7 +261,11 @@ impl Compiler {
                 return self.text_cmp(&expr, op, values);
             }
         };
-        if holds { "1 = 1".into() } else { "1 = 0".into() }
+        if holds {
+            "1 = 1".into()
+        } else {
+            "1 = 0".into()
+        }
     }
 
     fn record_cmp(&mut self, path: &[String], op: Op, values: &[Literal]) -> String {
@@ -253,7 +294,11 @@ impl Compiler {
                 let matches = format!(
                     "(CASE WHEN {is_array} THEN EXISTS (SELECT 1 FROM json_each(r.record, {jp}) e WHERE e.value = {v}) ELSE {extract} = {v} END)"
                 );
-                if op == Op::Eq { matches } else { format!("({extract} IS NOT NULL AND NOT {matches})") }
+                if op == Op::Eq {
+                    matches
+                } else {
+                    format!("({extract} IS NOT NULL AND NOT {matches})")
+                }
             }
             Op::In => {
                 let list: Vec<String> = values.iter().map(|v| self.sqlite_value(v)).collect();
@@ -263,7 +308,10 @@ impl Compiler {
                 )
             }
             Op::Like | Op::ILike => {
-                let guarded = format!("(json_type(r.record, {jp}) = 'text' AND {})", self.like(&extract, &literal_text(&values[0]), op == Op::ILike));
+                let guarded = format!(
+                    "(json_type(r.record, {jp}) = 'text' AND {})",
+                    self.like(&extract, &literal_text(&values[0]), op == Op::ILike)
+                );
                 guarded
             }
             Op::Lt | Op::Le | Op::Gt | Op::Ge => {
@@ -273,7 +321,10 @@ impl Compiler {
                     Literal::Bool(_) => "('true', 'false')",
                 };
                 let v = self.sqlite_value(&values[0]);
-                format!("(json_type(r.record, {jp}) IN {kind} AND {extract} {} {v})", sql_op(op))
+                format!(
+                    "(json_type(r.record, {jp}) IN {kind} AND {extract} {} {v})",
+                    sql_op(op)
+                )
             }
         }
     }
@@ -281,7 +332,9 @@ impl Compiler {
     fn pg_value(&mut self, literal: &Literal) -> String {
         let json = match literal {
             Literal::Str(s) => Value::String(s.clone()),
-            Literal::Num(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
+            Literal::Num(n) => serde_json::Number::from_f64(*n)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             Literal::Bool(b) => Value::Bool(*b),
         };
         format!("{}::jsonb", self.push(Param::Text(json.to_string())))
@@ -293,7 +346,11 @@ impl Compiler {
             Op::Eq | Op::Ne => {
                 let v = self.pg_value(&values[0]);
                 let matches = format!("(CASE WHEN jsonb_typeof({node}) = 'array' THEN {node} @> jsonb_build_array({v}) ELSE {node} = {v} END)");
-                if op == Op::Eq { matches } else { format!("({node} IS NOT NULL AND NOT {matches})") }
+                if op == Op::Eq {
+                    matches
+                } else {
+                    format!("({node} IS NOT NULL AND NOT {matches})")
+                }
             }
             Op::In => {
                 let list: Vec<String> = values.iter().map(|v| self.pg_value(v)).collect();
@@ -304,11 +361,17 @@ impl Compiler {
             }
             Op::Like | Op::ILike => {
                 let text = format!("({node} #>> '{{}}')");
-                format!("(jsonb_typeof({node}) = 'string' AND {})", self.like(&text, &literal_text(&values[0]), op == Op::ILike))
+                format!(
+                    "(jsonb_typeof({node}) = 'string' AND {})",
+                    self.like(&text, &literal_text(&values[0]), op == Op::ILike)
+                )
             }
             Op::Lt | Op::Le | Op::Gt | Op::Ge => {
                 let v = self.pg_value(&values[0]);
-                format!("(jsonb_typeof({node}) = jsonb_typeof({v}) AND {node} {} {v})", sql_op(op))
+                format!(
+                    "(jsonb_typeof({node}) = jsonb_typeof({v}) AND {node} {} {v})",
+                    sql_op(op)
+                )
             }
         }
     }
@@ -331,7 +394,9 @@ impl Compiler {
 
     fn cursor_value(&mut self, order: &OrderKey, value: &Value) -> String {
         match (order, self.dialect) {
-            (OrderKey::Record(_), Dialect::Postgres) => format!("{}::jsonb", self.push(Param::Text(value.to_string()))),
+            (OrderKey::Record(_), Dialect::Postgres) => {
+                format!("{}::jsonb", self.push(Param::Text(value.to_string())))
+            }
             (OrderKey::Record(_), Dialect::Sqlite) => match value {
                 Value::Number(n) => self.push(Param::Real(n.as_f64().unwrap_or(0.0))),
                 Value::Bool(b) => self.push(Param::Int(i64::from(*b))),
@@ -384,12 +449,17 @@ pub fn like_to_glob(pattern: &str) -> String {
 
 /// Escapes a substring for use inside a LIKE pattern with `\` as escape.
 fn like_escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Builds the SQL of a list query.
 pub fn build(dialect: Dialect, query: &RecordQuery, columns: &str) -> Result<Built> {
-    let mut c = Compiler { dialect, params: Vec::new() };
+    let mut c = Compiler {
+        dialect,
+        params: Vec::new(),
+    };
     let mut conditions = vec!["r.is_effective = TRUE".to_string()];
     if !query.scopes.is_empty() {
         let scopes: Vec<String> = query
@@ -418,13 +488,18 @@ pub fn build(dialect: Dialect, query: &RecordQuery, columns: &str) -> Result<Bui
     let cmp = if query.descending { "<" } else { ">" };
     if let Some(cursor) = &query.after {
         if cursor.tie.len() != 3 {
-            return Err(Error::new(crate::domain::Reason::InvalidPageToken, "pageToken is not a token this server issued"));
+            return Err(Error::new(
+                crate::domain::Reason::InvalidPageToken,
+                "pageToken is not a token this server issued",
+            ));
         }
         let v = c.cursor_value(&query.order, &cursor.sort_value);
         let p = c.push(Param::Text(cursor.tie[0].clone()));
         let k = c.push(Param::Text(cursor.tie[1].clone()));
         let n = c.push(Param::Text(cursor.tie[2].clone()));
-        conditions.push(format!("(({sort}, r.plugin, r.kind, r.name) {cmp} ({v}, {p}, {k}, {n}))"));
+        conditions.push(format!(
+            "(({sort}, r.plugin, r.kind, r.name) {cmp} ({v}, {p}, {k}, {n}))"
+        ));
     }
     let direction = if query.descending { "DESC" } else { "ASC" };
     let limit = c.push(Param::Int(i64::from(query.limit) + 1));
@@ -432,10 +507,18 @@ pub fn build(dialect: Dialect, query: &RecordQuery, columns: &str) -> Result<Bui
         "SELECT {columns} FROM catalog_records r WHERE {} ORDER BY {sort} {direction}, r.plugin {direction}, r.kind {direction}, r.name {direction} LIMIT {limit}",
         conditions.join(" AND ")
     );
-    let count = query
-        .include_total
-        .then(|| format!("SELECT COUNT(*) FROM catalog_records r WHERE {}", count_conditions.join(" AND ")));
-    Ok(Built { select, params: c.params, count, count_params })
+    let count = query.include_total.then(|| {
+        format!(
+            "SELECT COUNT(*) FROM catalog_records r WHERE {}",
+            count_conditions.join(" AND ")
+        )
+    });
+    Ok(Built {
+        select,
+        params: c.params,
+        count,
+        count_params,
+    })
 }
 
 #[cfg(test)]
@@ -465,7 +548,11 @@ mod tests {
         };
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
             let built = build(dialect, &query, "r.name").unwrap();
-            assert!(!built.select.contains("DROP") && !built.select.contains("DELETE"), "{}", built.select);
+            assert!(
+                !built.select.contains("DROP") && !built.select.contains("DELETE"),
+                "{}",
+                built.select
+            );
         }
     }
 }

@@ -53,7 +53,10 @@ fn page_response(page: crate::catalog::AssetPage) -> pb::ListAssetsResponse {
 
 fn required(value: &str, field: &str) -> Result<(), Error> {
     if value.is_empty() {
-        Err(Error::new(Reason::InvalidParams, format!("{field} is required")).violation(field, "required"))
+        Err(
+            Error::new(Reason::InvalidParams, format!("{field} is required"))
+                .violation(field, "required"),
+        )
     } else {
         Ok(())
     }
@@ -61,18 +64,34 @@ fn required(value: &str, field: &str) -> Result<(), Error> {
 
 #[tonic::async_trait]
 impl pb::asset_service_server::AssetService for AssetApi {
-    async fn list_assets(&self, request: Request<pb::ListAssetsRequest>) -> Result<Response<pb::ListAssetsResponse>, Status> {
+    async fn list_assets(
+        &self,
+        request: Request<pb::ListAssetsRequest>,
+    ) -> Result<Response<pb::ListAssetsResponse>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
-        respond!(cid, async {
-            required(&r.plugin, "plugin")?;
-            let kinds: Vec<String> = if r.kind.is_empty() { vec![] } else { vec![r.kind.clone()] };
-            self.catalog.list(std::slice::from_ref(&r.plugin), &kinds, &params(r)).await.map(page_response)
-        }
-        .await)
+        respond!(
+            cid,
+            async {
+                required(&r.plugin, "plugin")?;
+                let kinds: Vec<String> = if r.kind.is_empty() {
+                    vec![]
+                } else {
+                    vec![r.kind.clone()]
+                };
+                self.catalog
+                    .list(std::slice::from_ref(&r.plugin), &kinds, &params(r))
+                    .await
+                    .map(page_response)
+            }
+            .await
+        )
     }
 
-    async fn list_all_assets(&self, request: Request<pb::ListAllAssetsRequest>) -> Result<Response<pb::ListAssetsResponse>, Status> {
+    async fn list_all_assets(
+        &self,
+        request: Request<pb::ListAllAssetsRequest>,
+    ) -> Result<Response<pb::ListAssetsResponse>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
         let list = ListParams {
@@ -89,72 +108,140 @@ impl pb::asset_service_server::AssetService for AssetApi {
             include_total: r.include_total,
             ..Default::default()
         };
-        respond!(cid, self.catalog.list(&r.plugin, &r.kind, &list).await.map(page_response))
+        respond!(
+            cid,
+            self.catalog
+                .list(&r.plugin, &r.kind, &list)
+                .await
+                .map(page_response)
+        )
     }
 
-    async fn get_asset(&self, request: Request<pb::GetAssetRequest>) -> Result<Response<pb::AssetResource>, Status> {
+    async fn get_asset(
+        &self,
+        request: Request<pb::GetAssetRequest>,
+    ) -> Result<Response<pb::AssetResource>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
-        respond!(cid, async {
-            required(&r.plugin, "plugin")?;
-            required(&r.kind, "kind")?;
-            required(&r.name, "name")?;
-            self.catalog.get(&r.plugin, &r.kind, &r.name).await.map(|v| convert::asset(&v))
-        }
-        .await)
+        respond!(
+            cid,
+            async {
+                required(&r.plugin, "plugin")?;
+                required(&r.kind, "kind")?;
+                required(&r.name, "name")?;
+                self.catalog
+                    .get(&r.plugin, &r.kind, &r.name)
+                    .await
+                    .map(|v| convert::asset(&v))
+            }
+            .await
+        )
     }
 
-    async fn list_entities(&self, request: Request<pb::ListEntitiesRequest>) -> Result<Response<pb::ListEntitiesResponse>, Status> {
+    async fn list_entities(
+        &self,
+        request: Request<pb::ListEntitiesRequest>,
+    ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
         let list = ListParams {
             filter_query: r.filter_query.clone(),
             include_archived: r.include_archived,
-            source_id: if r.source_id.is_empty() { r.source.clone() } else { r.source_id.clone() },
+            source_id: if r.source_id.is_empty() {
+                r.source.clone()
+            } else {
+                r.source_id.clone()
+            },
             q: r.q.clone(),
             page_size: r.page_size,
-            page_token: if r.page_token.is_empty() { r.next_page_token.clone() } else { r.page_token.clone() },
+            page_token: if r.page_token.is_empty() {
+                r.next_page_token.clone()
+            } else {
+                r.page_token.clone()
+            },
             order_by: r.order_by.clone(),
             sort_order: r.sort_order.clone(),
             ..Default::default()
         };
-        respond!(cid, async {
-            required(&r.plugin, "plugin")?;
-            required(&r.plural, "plural")?;
-            self.catalog.registry().resolve_kind(&r.plugin, &r.plural)?;
-            let page = self.catalog.list(std::slice::from_ref(&r.plugin), std::slice::from_ref(&r.plural), &list).await?;
-            Ok::<_, Error>(pb::ListEntitiesResponse {
-                size: page.items.len() as i32,
-                page_size: page.page_size as i32,
-                items: page.items.iter().map(|v| convert::value_to_struct(&native_record(&v.record))).collect(),
-                next_page_token: page.next_page_token,
-            })
-        }
-        .await)
+        respond!(
+            cid,
+            async {
+                required(&r.plugin, "plugin")?;
+                required(&r.plural, "plural")?;
+                self.catalog.registry().resolve_kind(&r.plugin, &r.plural)?;
+                let page = self
+                    .catalog
+                    .list(
+                        std::slice::from_ref(&r.plugin),
+                        std::slice::from_ref(&r.plural),
+                        &list,
+                    )
+                    .await?;
+                Ok::<_, Error>(pb::ListEntitiesResponse {
+                    size: page.items.len() as i32,
+                    page_size: page.page_size as i32,
+                    items: page
+                        .items
+                        .iter()
+                        .map(|v| convert::value_to_struct(&native_record(&v.record)))
+                        .collect(),
+                    next_page_token: page.next_page_token,
+                })
+            }
+            .await
+        )
     }
 
-    async fn get_entity(&self, request: Request<pb::GetEntityRequest>) -> Result<Response<prost_types::Struct>, Status> {
+    async fn get_entity(
+        &self,
+        request: Request<pb::GetEntityRequest>,
+    ) -> Result<Response<prost_types::Struct>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
-        respond!(cid, self.catalog.get(&r.plugin, &r.plural, &r.name).await.map(|v| convert::value_to_struct(&native_record(&v.record))))
+        respond!(
+            cid,
+            self.catalog
+                .get(&r.plugin, &r.plural, &r.name)
+                .await
+                .map(|v| convert::value_to_struct(&native_record(&v.record)))
+        )
     }
 
-    async fn list_actions(&self, request: Request<pb::ListActionsRequest>) -> Result<Response<pb::ListActionsResponse>, Status> {
+    async fn list_actions(
+        &self,
+        request: Request<pb::ListActionsRequest>,
+    ) -> Result<Response<pb::ListActionsResponse>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
-        respond!(cid, (|| {
-            let manifest = self.catalog.registry().get(&r.plugin)?;
-            let actions = convert::capabilities(manifest).actions.into_iter().filter(|a| r.scope.is_empty() || a.scope == r.scope).collect();
-            Ok::<_, Error>(pb::ListActionsResponse { actions })
-        })())
+        respond!(
+            cid,
+            (|| {
+                let manifest = self.catalog.registry().get(&r.plugin)?;
+                let actions = convert::capabilities(manifest)
+                    .actions
+                    .into_iter()
+                    .filter(|a| r.scope.is_empty() || a.scope == r.scope)
+                    .collect();
+                Ok::<_, Error>(pb::ListActionsResponse { actions })
+            })()
+        )
     }
 
-    async fn get_references(&self, request: Request<pb::GetReferencesRequest>) -> Result<Response<pb::GetReferencesResponse>, Status> {
+    async fn get_references(
+        &self,
+        request: Request<pb::GetReferencesRequest>,
+    ) -> Result<Response<pb::GetReferencesResponse>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
-        respond!(cid, self.catalog.get(&r.plugin, &r.kind, &r.name).await.map(|v| pb::GetReferencesResponse {
-            outbound: v.outbound.iter().map(convert::link).collect(),
-            inbound: v.inbound.iter().map(convert::link).collect(),
-        }))
+        respond!(
+            cid,
+            self.catalog
+                .get(&r.plugin, &r.kind, &r.name)
+                .await
+                .map(|v| pb::GetReferencesResponse {
+                    outbound: v.outbound.iter().map(convert::link).collect(),
+                    inbound: v.inbound.iter().map(convert::link).collect(),
+                })
+        )
     }
 }

@@ -20,7 +20,9 @@ pub fn to_pb_value(value: &Value) -> PbValue {
         Value::Bool(b) => Kind::BoolValue(*b),
         Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
         Value::String(s) => Kind::StringValue(s.clone()),
-        Value::Array(items) => Kind::ListValue(ListValue { values: items.iter().map(to_pb_value).collect() }),
+        Value::Array(items) => Kind::ListValue(ListValue {
+            values: items.iter().map(to_pb_value).collect(),
+        }),
         Value::Object(map) => Kind::StructValue(to_struct(map)),
     };
     PbValue { kind: Some(kind) }
@@ -28,14 +30,23 @@ pub fn to_pb_value(value: &Value) -> PbValue {
 
 /// A JSON object to google.protobuf.Struct.
 pub fn to_struct(map: &serde_json::Map<String, Value>) -> Struct {
-    Struct { fields: map.iter().map(|(k, v)| (k.clone(), to_pb_value(v))).collect() }
+    Struct {
+        fields: map
+            .iter()
+            .map(|(k, v)| (k.clone(), to_pb_value(v)))
+            .collect(),
+    }
 }
 
 /// Any JSON value as a Struct (non-objects are wrapped under "value").
 pub fn value_to_struct(value: &Value) -> Struct {
     match value {
         Value::Object(map) => to_struct(map),
-        other => Struct { fields: [("value".to_string(), to_pb_value(other))].into_iter().collect() },
+        other => Struct {
+            fields: [("value".to_string(), to_pb_value(other))]
+                .into_iter()
+                .collect(),
+        },
     }
 }
 
@@ -48,23 +59,34 @@ pub fn from_pb_value(value: &PbValue) -> Value {
             if n.fract() == 0.0 && n.abs() < 9.0e15 {
                 Value::from(*n as i64)
             } else {
-                serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null)
+                serde_json::Number::from_f64(*n)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)
             }
         }
         Some(Kind::StringValue(s)) => Value::String(s.clone()),
-        Some(Kind::ListValue(list)) => Value::Array(list.values.iter().map(from_pb_value).collect()),
+        Some(Kind::ListValue(list)) => {
+            Value::Array(list.values.iter().map(from_pb_value).collect())
+        }
         Some(Kind::StructValue(s)) => Value::Object(from_struct(s)),
     }
 }
 
 /// google.protobuf.Struct to a JSON object.
 pub fn from_struct(value: &Struct) -> serde_json::Map<String, Value> {
-    value.fields.iter().map(|(k, v)| (k.clone(), from_pb_value(v))).collect()
+    value
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), from_pb_value(v)))
+        .collect()
 }
 
 /// A time as google.protobuf.Timestamp.
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
-    Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Provenance to its message.
@@ -101,34 +123,88 @@ fn string_map(record: &Value, key: &str) -> std::collections::HashMap<String, St
     record
         .get(key)
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn condition(kind: &str, status: bool, reason: &str, message: String) -> pb::Condition {
-    pb::Condition { r#type: kind.into(), status: if status { "True" } else { "False" }.into(), reason: reason.into(), message, last_transition_time: None }
+    pb::Condition {
+        r#type: kind.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time: None,
+    }
 }
 
 /// The universal envelope of an asset.
 pub fn asset(view: &AssetView) -> pb::AssetResource {
     let r = &view.record;
-    let text = |key: &str| r.record.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-    let mut tags: Vec<String> = r.record.get("tags").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+    let text = |key: &str| {
+        r.record
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut tags: Vec<String> = r
+        .record
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     tags.sort();
     tags.dedup();
     let mut conditions = vec![condition(
         "Validated",
         r.validated,
-        if r.validated { "LoadValidationPassed" } else { "LoadValidationFailed" },
-        if r.validated { "the record passed load validation".into() } else { "the last sync rejected this entry; the last valid record is shown".into() },
+        if r.validated {
+            "LoadValidationPassed"
+        } else {
+            "LoadValidationFailed"
+        },
+        if r.validated {
+            "the record passed load validation".into()
+        } else {
+            "the last sync rejected this entry; the last valid record is shown".into()
+        },
     )];
     if !view.outbound.is_empty() {
-        let broken: Vec<String> = view.outbound.iter().filter(|l| l.resolution == "unresolved" || l.resolution == "plugin-unavailable").map(|l| l.key.name.clone()).collect();
+        let broken: Vec<String> = view
+            .outbound
+            .iter()
+            .filter(|l| l.resolution == "unresolved" || l.resolution == "plugin-unavailable")
+            .map(|l| l.key.name.clone())
+            .collect();
         conditions.push(condition(
             "ReferencesResolved",
             broken.is_empty(),
-            if broken.is_empty() { "AllResolved" } else { "BrokenReferences" },
-            if broken.is_empty() { "every reference resolves".into() } else { format!("unresolved: {}", broken.join(", ")) },
+            if broken.is_empty() {
+                "AllResolved"
+            } else {
+                "BrokenReferences"
+            },
+            if broken.is_empty() {
+                "every reference resolves".into()
+            } else {
+                format!("unresolved: {}", broken.join(", "))
+            },
         ));
     }
     pb::AssetResource {
@@ -154,10 +230,20 @@ pub fn asset(view: &AssetView) -> pb::AssetResource {
         }),
         spec: r.record.as_object().map(to_struct),
         status: Some(pb::AssetStatus {
-            lifecycle: Some(pb::LifecycleStatus { phase: view.lifecycle_state.clone(), ..Default::default() }),
+            lifecycle: Some(pb::LifecycleStatus {
+                phase: view.lifecycle_state.clone(),
+                ..Default::default()
+            }),
             conditions,
-            health: Some(pb::HealthStatus { state: "unknown".into(), last_checked_at: None, details: None }),
-            links: Some(pb::AssetLinks { outbound: view.outbound.iter().map(link).collect(), inbound: view.inbound.iter().map(link).collect() }),
+            health: Some(pb::HealthStatus {
+                state: "unknown".into(),
+                last_checked_at: None,
+                details: None,
+            }),
+            links: Some(pb::AssetLinks {
+                outbound: view.outbound.iter().map(link).collect(),
+                inbound: view.inbound.iter().map(link).collect(),
+            }),
         }),
         provenance: Some(provenance(&r.provenance)),
     }
@@ -173,7 +259,11 @@ pub fn link(view: &LinkView) -> pb::LinkRef {
             uid: view.key.uid().to_string(),
             name: view.key.name.clone(),
         }),
-        attributes: view.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        attributes: view
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         resolution: view.resolution.clone(),
     }
 }
@@ -204,10 +294,18 @@ pub fn action(def: &ActionDef, plugin: &str) -> pb::ActionDefinition {
         supports_dry_run: def.supports_dry_run,
         supports_validate_only: false,
         idempotent: def.idempotent,
-        idempotency: if def.idempotent { "idempotent" } else { "non_idempotent" }.into(),
+        idempotency: if def.idempotent {
+            "idempotent"
+        } else {
+            "non_idempotent"
+        }
+        .into(),
         destructive: def.destructive,
         may_require_approval: false,
-        authz: Some(pb::ActionAuthz { required_roles: def.required_roles.iter().map(|r| r.to_string()).collect(), audit_category: "source".into() }),
+        authz: Some(pb::ActionAuthz {
+            required_roles: def.required_roles.iter().map(|r| r.to_string()).collect(),
+            audit_category: "source".into(),
+        }),
     }
 }
 
@@ -228,7 +326,10 @@ pub fn capabilities(manifest: &PluginManifest) -> pb::PluginCapabilities {
     let entity = &manifest.spec.entity;
     let name = manifest.name();
     let base = manifest.base_path();
-    let actions: Vec<pb::ActionDefinition> = crate::domain::action::source_actions().iter().map(|a| action(a, name)).collect();
+    let actions: Vec<pb::ActionDefinition> = crate::domain::action::source_actions()
+        .iter()
+        .map(|a| action(a, name))
+        .collect();
     pb::PluginCapabilities {
         schema_version: "v1".into(),
         plugin: Some(pb::PluginIdentity {
@@ -245,7 +346,13 @@ pub fn capabilities(manifest: &PluginManifest) -> pb::PluginCapabilities {
             openapi_spec_url: String::new(),
             grpc: Some(pb::GrpcApi {
                 package: "catalog.v1alpha1".into(),
-                services: ["catalog.v1alpha1.AssetService", "catalog.v1alpha1.SourceService", "catalog.v1alpha1.PluginService"].map(String::from).to_vec(),
+                services: [
+                    "catalog.v1alpha1.AssetService",
+                    "catalog.v1alpha1.SourceService",
+                    "catalog.v1alpha1.PluginService",
+                ]
+                .map(String::from)
+                .to_vec(),
             }),
         }),
         entities: vec![pb::EntityCapabilities {
@@ -305,7 +412,12 @@ pub fn capabilities(manifest: &PluginManifest) -> pb::PluginCapabilities {
                     .iter()
                     .map(|r| {
                         let (plugin, kind) = r.target_parts();
-                        pb::ReferenceField { path: r.path.clone(), target_plugin: plugin.into(), target_kind: kind.into(), link_type: r.link_type.clone() }
+                        pb::ReferenceField {
+                            path: r.path.clone(),
+                            target_plugin: plugin.into(),
+                            target_kind: kind.into(),
+                            link_type: r.link_type.clone(),
+                        }
                     })
                     .collect(),
                 schema: entity.schema.iter().map(schema_field).collect(),
@@ -313,16 +425,30 @@ pub fn capabilities(manifest: &PluginManifest) -> pb::PluginCapabilities {
             ui_hints: Some(pb::UiHints {
                 icon: entity.ui_hints.icon.clone(),
                 color: entity.ui_hints.color.clone(),
-                name_field: if entity.ui_hints.name_field.is_empty() { "name".into() } else { entity.ui_hints.name_field.clone() },
+                name_field: if entity.ui_hints.name_field.is_empty() {
+                    "name".into()
+                } else {
+                    entity.ui_hints.name_field.clone()
+                },
                 default_sort: Some(entity.ui_hints.default_sort.as_ref().map_or_else(
-                    || pb::SortHint { field: "name".into(), order: "ASC".into() },
-                    |s| pb::SortHint { field: s.field.clone(), order: s.order.clone() },
+                    || pb::SortHint {
+                        field: "name".into(),
+                        order: "ASC".into(),
+                    },
+                    |s| pb::SortHint {
+                        field: s.field.clone(),
+                        order: s.order.clone(),
+                    },
                 )),
                 detail_sections: entity.ui_hints.detail_sections.clone(),
             }),
             actions: entity.actions.clone(),
         }],
-        sources: Some(pb::SourceCapabilities { manageable: true, refreshable: true, types: manifest.spec.source_types.clone() }),
+        sources: Some(pb::SourceCapabilities {
+            manageable: true,
+            refreshable: true,
+            types: manifest.spec.source_types.clone(),
+        }),
         actions,
     }
 }
@@ -395,7 +521,11 @@ pub fn source_info(source: &EffectiveSource, status: Option<&SourceState>) -> pb
             revision: status.revision.clone(),
             entry_diagnostics: diagnostics(&status.entry_diagnostics),
         }),
-        config_file: source.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+        config_file: source
+            .file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default(),
     }
 }
 

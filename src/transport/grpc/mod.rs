@@ -39,7 +39,13 @@ pub fn status(error: Error, correlation_id: &str) -> Status {
     }
     let mut metadata = error.metadata.clone();
     metadata.insert("correlationId".into(), correlation_id.to_string());
-    let mut details = ErrorDetails::with_error_info(error.reason.code(), error.reason.domain(), metadata.into_iter().collect::<std::collections::HashMap<_, _>>());
+    let mut details = ErrorDetails::with_error_info(
+        error.reason.code(),
+        error.reason.domain(),
+        metadata
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+    );
     for violation in &error.violations {
         details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
     }
@@ -48,7 +54,11 @@ pub fn status(error: Error, correlation_id: &str) -> Status {
 
 /// The correlation id of a request (set by the telemetry layer).
 pub fn correlation<T>(request: &tonic::Request<T>) -> String {
-    request.extensions().get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default()
+    request
+        .extensions()
+        .get::<CorrelationId>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default()
 }
 
 /// Runs a handler body and maps its error.

@@ -1,0 +1,9 @@
+//! Integration tests: one binary, a module per area. Every test runs a real
+//! server on a loopback port over a fresh database (SQLite by default,
+//! PostgreSQL when CATALOG_TEST_DATABASE_URL points at one).
+
+mod assets;
+mod kubeflow;
+mod plugins;
+mod sources;
+mod support;

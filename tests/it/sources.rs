@@ -1,0 +1,515 @@
+//! Sources: live reload, bad files, source actions, health before the first
+//! load, and two replicas over one database.
+
+use std::time::Duration;
+
+use catalog::proto::catalog::v1alpha1 as pb;
+use serde_json::json;
+
+use crate::support::{copy_samples, eventually, reason, spec, start_server, Options, TestServer};
+
+fn agents_file(server: &TestServer) -> std::path::PathBuf {
+    server.dir.path().join("samples/data/agents.yaml")
+}
+
+#[tokio::test]
+async fn an_edited_data_file_shows_up_without_a_restart() {
+    let server = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        reconcile_seconds: 1,
+        ..Default::default()
+    })
+    .await;
+    let before = server
+        .get("agents", "Agent", "incident-planner")
+        .await
+        .unwrap();
+    let old_revision = before
+        .provenance
+        .as_ref()
+        .unwrap()
+        .revision
+        .as_ref()
+        .unwrap()
+        .id
+        .clone();
+    let path = agents_file(&server);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen(
+        "name: incident-planner\n",
+        "name: incident-planner\n    annotations: {edited: \"yes\"}\n",
+        1,
+    );
+    assert_ne!(text, edited, "the sample layout changed; adjust the edit");
+    std::fs::write(&path, &edited).unwrap();
+    let expected_revision = catalog::domain::asset::sha256_digest(edited.as_bytes());
+    eventually("the edit is served", || async {
+        let asset = server
+            .get("agents", "Agent", "incident-planner")
+            .await
+            .unwrap();
+        asset
+            .metadata
+            .unwrap()
+            .annotations
+            .get("edited")
+            .map(String::as_str)
+            == Some("yes")
+    })
+    .await;
+    let after = server
+        .get("agents", "Agent", "incident-planner")
+        .await
+        .unwrap();
+    let provenance = after.provenance.unwrap();
+    assert_eq!(provenance.revision.as_ref().unwrap().id, expected_revision);
+    assert_ne!(provenance.revision.unwrap().id, old_revision);
+    assert_ne!(
+        provenance.integrity.unwrap().content_digest,
+        before.provenance.unwrap().integrity.unwrap().content_digest
+    );
+    // Entries of the same file that did not change keep their content digest.
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_file_fails_its_source_and_the_last_good_snapshot_stays() {
+    let server = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        reconcile_seconds: 1,
+        ..Default::default()
+    })
+    .await;
+    let count = server
+        .all_assets("agents", "sourceId = 'sample-agents'")
+        .await
+        .len();
+    std::fs::write(
+        agents_file(&server),
+        "agents:\n  - name: x\n    agentType: [unclosed\n",
+    )
+    .unwrap();
+    eventually("the source reports an error", || async {
+        server
+            .source("agents", "sample-agents")
+            .await
+            .status
+            .unwrap()
+            .state
+            == "error"
+    })
+    .await;
+    let status = server
+        .source("agents", "sample-agents")
+        .await
+        .status
+        .unwrap();
+    let error = status.last_error.unwrap();
+    assert_eq!(error.class, "ValidationError");
+    assert_eq!(error.code, "SOURCE_VALIDATION_ERROR");
+    assert!(error.file.ends_with("agents.yaml"), "{}", error.file);
+    assert!(error.line >= 3, "line {}", error.line);
+    assert!(!error.retryable);
+    assert_eq!(
+        server
+            .all_assets("agents", "sourceId = 'sample-agents'")
+            .await
+            .len(),
+        count,
+        "last good snapshot"
+    );
+    assert!(
+        server.all_assets("skills", "").await.len() >= 5,
+        "other plugins keep serving"
+    );
+    // A manual refresh reports the same typed error.
+    let err = server
+        .action("agents", "sample-agents", "refresh", false, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (
+            tonic::Code::FailedPrecondition,
+            "SOURCE_VALIDATION_ERROR".to_string()
+        )
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_entry_is_rejected_with_file_line_and_field_and_keeps_its_last_valid_record() {
+    let server = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        reconcile_seconds: 1,
+        ..Default::default()
+    })
+    .await;
+    let path = agents_file(&server);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old = spec(
+        &server
+            .get("agents", "Agent", "incident-planner")
+            .await
+            .unwrap(),
+    );
+    let broken = text.replacen("agentType: planner", "agentType: wizard", 1);
+    assert_ne!(broken, text);
+    std::fs::write(&path, &broken).unwrap();
+    let line = broken
+        .lines()
+        .position(|l| l.contains("agentType: wizard"))
+        .unwrap() as i32
+        + 1;
+    eventually("the entry is rejected", || async {
+        server
+            .source("agents", "sample-agents")
+            .await
+            .status
+            .unwrap()
+            .counts
+            .unwrap()
+            .rejected
+            == 1
+    })
+    .await;
+    let status = server
+        .source("agents", "sample-agents")
+        .await
+        .status
+        .unwrap();
+    assert_eq!(status.state, "available");
+    let diagnostic = status
+        .entry_diagnostics
+        .iter()
+        .find(|d| d.severity == "error")
+        .unwrap();
+    assert_eq!(
+        (
+            diagnostic.code.as_str(),
+            diagnostic.field.as_str(),
+            diagnostic.entry.as_str()
+        ),
+        ("ENUM_VALUE_INVALID", "agentType", "incident-planner")
+    );
+    assert_eq!(diagnostic.line, line);
+    assert!(diagnostic.file.ends_with("agents.yaml"));
+    let kept = server
+        .get("agents", "Agent", "incident-planner")
+        .await
+        .unwrap();
+    assert_eq!(spec(&kept), old);
+    let validated = kept
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.r#type == "Validated")
+        .unwrap();
+    assert_eq!(validated.status, "False");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn source_actions_validate_apply_disable_enable_and_never_touch_the_file() {
+    let server = TestServer::samples().await;
+    let sources_file = server.dir.path().join("samples/catalog-sources.yaml");
+    let original = std::fs::read(&sources_file).unwrap();
+    let content = "skills:\n  - name: api-skill\n    version: '1'\n    description: added over the API\n    skillType: shell_command\n    inputSchema: {type: object}\n    timeoutSeconds: 5\n    execution: {command: ls}\n";
+    let source = json!({"name": "API skills", "type": "yaml", "labels": ["api"], "properties": {"yamlContent": content}});
+
+    // validate: a candidate with a bad entry reports diagnostics and changes nothing.
+    let bad = json!({"name": "bad", "type": "yaml", "properties": {"yamlContent": "skills:\n  - name: nope\n    skillType: teleport\n"}});
+    let result = server
+        .action(
+            "skills",
+            "api-skills",
+            "validate",
+            false,
+            json!({"source": bad}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.status, "completed");
+    assert!(
+        result
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "ENUM_VALUE_INVALID" && d.field == "skillType" && d.line == 3),
+        "{:?}",
+        result.diagnostics
+    );
+
+    // apply dry run: nothing stored.
+    let dry = server
+        .action(
+            "skills",
+            "api-skills",
+            "apply",
+            true,
+            json!({"source": source}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dry.status, "dry-run");
+    assert!(server.get("skills", "Skill", "api-skill").await.is_err());
+    assert!(server
+        .sources()
+        .get_source(pb::GetSourceRequest {
+            plugin: "skills".into(),
+            source_id: "api-skills".into()
+        })
+        .await
+        .is_err());
+
+    // apply: stored in the server, synced, listed with origin api.
+    let applied = server
+        .action(
+            "skills",
+            "api-skills",
+            "apply",
+            false,
+            json!({"source": source}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.status, "completed");
+    let asset = server.get("skills", "Skill", "api-skill").await.unwrap();
+    assert_eq!(
+        asset.provenance.unwrap().source.unwrap().uri,
+        "inline:api-skills"
+    );
+    let info = server.source("skills", "api-skills").await;
+    assert_eq!(
+        (info.origin.as_str(), info.status.unwrap().state.as_str()),
+        ("api", "available")
+    );
+
+    // disable / enable: a runtime override; records leave and come back.
+    let dry = server
+        .action("skills", "api-skills", "disable", true, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(dry.status, "dry-run");
+    assert!(server.get("skills", "Skill", "api-skill").await.is_ok());
+    server
+        .action("skills", "api-skills", "disable", false, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(
+            &server
+                .get("skills", "Skill", "api-skill")
+                .await
+                .unwrap_err()
+        ),
+        "ASSET_NOT_FOUND"
+    );
+    let info = server.source("skills", "api-skills").await;
+    assert!(!info.enabled);
+    assert_eq!(info.status.unwrap().state, "disabled");
+    server
+        .action("skills", "api-skills", "enable", false, json!({}))
+        .await
+        .unwrap();
+    assert!(server.get("skills", "Skill", "api-skill").await.is_ok());
+    let refreshed = server
+        .action("skills", "sample-skills", "refresh", false, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status, "completed");
+
+    // Bad requests get typed errors.
+    let err = server
+        .action("skills", "api-skills", "explode", false, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (tonic::Code::InvalidArgument, "UNKNOWN_ACTION".to_string())
+    );
+    let err = server
+        .action("skills", "api-skills", "apply", false, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "INVALID_PARAMS");
+    let err = server
+        .action("skills", "nope", "refresh", false, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (tonic::Code::NotFound, "SOURCE_NOT_FOUND".to_string())
+    );
+    let outside =
+        json!({"name": "x", "type": "yaml", "properties": {"yamlCatalogPath": "/etc/passwd"}});
+    let err = server
+        .action(
+            "skills",
+            "outside",
+            "apply",
+            false,
+            json!({"source": outside}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "SOURCE_CONFIG_ERROR");
+    let env = json!({"name": "x", "type": "yaml", "properties": {"yamlContent": "skills: []", "authToken": {"fromEnv": "CATALOG_JWT_SECRET"}}});
+    let err = server
+        .action("skills", "env", "apply", false, json!({"source": env}))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "SOURCE_CONFIG_ERROR");
+    let git = json!({"name": "x", "type": "git", "properties": {"repoUrl": "file:///nowhere"}});
+    let err = server
+        .action("skills", "gitsrc", "apply", false, json!({"source": git}))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "SOURCE_CONFIG_ERROR");
+    assert!(
+        server
+            .sources()
+            .get_source(pb::GetSourceRequest {
+                plugin: "skills".into(),
+                source_id: "gitsrc".into()
+            })
+            .await
+            .is_err(),
+        "a refused apply stores nothing"
+    );
+
+    assert_eq!(
+        std::fs::read(&sources_file).unwrap(),
+        original,
+        "the sources file is never written"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_is_not_serving_until_the_first_load_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("agents.yaml");
+    // A FIFO blocks the first read until the test writes to it.
+    let status = std::process::Command::new("mkfifo")
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sources = dir.path().join("sources.yaml");
+    std::fs::write(&sources, "catalogs:\n  agents:\n    sources:\n      - {id: a, name: A, type: yaml, properties: {yamlCatalogPath: agents.yaml}}\n").unwrap();
+    let url = crate::support::fresh_database(dir.path()).await;
+    let options = Options {
+        sources: vec![sources],
+        ..Default::default()
+    };
+    let server = start_server(&url, &options).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let check = |service: &str| tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for service in ["", "catalog.v1alpha1.AssetService"] {
+        let status = health
+            .check(check(service))
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::NotServing as i32,
+            "{service:?}"
+        );
+    }
+    let writer = data.clone();
+    tokio::task::spawn_blocking(move || {
+        let content = "agents: []\n";
+        std::fs::write(&writer, content).unwrap();
+    })
+    .await
+    .unwrap();
+    // Replace the FIFO with a plain file so later polls do not block.
+    let plain = dir.path().join("agents.tmp");
+    std::fs::write(&plain, "agents: []\n").unwrap();
+    std::fs::rename(&plain, &data).unwrap();
+    let mut serving = false;
+    for _ in 0..100 {
+        if health.check(check("")).await.unwrap().into_inner().status
+            == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        {
+            serving = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(serving, "SERVING after the first load");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = copy_samples(dir.path());
+    let url = crate::support::fresh_database(dir.path()).await;
+    let first = TestServer::start_with(|_| Options {
+        sources: vec![sources.clone()],
+        reconcile_seconds: 1,
+        database_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await;
+    let second = TestServer::start_with(|_| Options {
+        sources: vec![sources.clone()],
+        reconcile_seconds: 1,
+        database_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        first.all_assets("agents", "").await.len(),
+        second.all_assets("agents", "").await.len()
+    );
+    let source =
+        json!({"name": "Shared", "type": "yaml", "properties": {"yamlContent": "policies: []\n"}});
+    first
+        .action(
+            "policies",
+            "shared-policies",
+            "apply",
+            false,
+            json!({"source": source}),
+        )
+        .await
+        .unwrap();
+    eventually("the other replica sees the applied source", || async {
+        second
+            .sources()
+            .get_source(pb::GetSourceRequest {
+                plugin: "policies".into(),
+                source_id: "shared-policies".into(),
+            })
+            .await
+            .is_ok()
+    })
+    .await;
+    first
+        .action("agents", "team-agents", "disable", false, json!({}))
+        .await
+        .unwrap();
+    eventually("the other replica sees the disabled source", || async {
+        !second.source("agents", "team-agents").await.enabled
+    })
+    .await;
+    assert!(second
+        .get("agents", "Agent", "release-notes-writer")
+        .await
+        .is_err());
+    first.stop().await;
+    second.stop().await;
+}

@@ -1,0 +1,292 @@
+//! Test harness: a real server on 127.0.0.1:0 over a fresh database, either
+//! SQLite in a temp dir (default) or a new PostgreSQL database when
+//! CATALOG_TEST_DATABASE_URL names a PostgreSQL server.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use catalog::config::ServerConfig;
+use catalog::proto::catalog::v1alpha1 as pb;
+use catalog::server::{start, RunningServer};
+use clap::Parser;
+use tonic::transport::Channel;
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub channel: Channel,
+    pub dir: tempfile::TempDir,
+}
+
+/// A copy of the project's samples in a temp dir, so tests may edit them.
+pub fn copy_samples(dir: &Path) -> PathBuf {
+    let target = dir.join("samples");
+    copy_dir(&repo().join("samples"), &target);
+    target.join("catalog-sources.yaml")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// A fresh database URL for one test.
+pub async fn fresh_database(dir: &Path) -> String {
+    match std::env::var("CATALOG_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            use sqlx::Executor;
+            sqlx::any::install_default_drivers();
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::AnyPool::connect(&url)
+                .await
+                .expect("PostgreSQL for tests is reachable");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .unwrap();
+            admin.close().await;
+            let base = url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(url.clone());
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}/catalog.db", dir.display()),
+    }
+}
+
+pub struct Options {
+    pub sources: Vec<PathBuf>,
+    pub plugins_dir: Option<PathBuf>,
+    pub reconcile_seconds: u64,
+    pub database_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sources: vec![],
+            plugins_dir: None,
+            reconcile_seconds: 60,
+            database_url: None,
+        }
+    }
+}
+
+impl TestServer {
+    /// A server over the project's samples (copied).
+    pub async fn samples() -> TestServer {
+        TestServer::start_with(|dir| Options {
+            sources: vec![copy_samples(dir)],
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(options: impl FnOnce(&Path) -> Options) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let options = options(dir.path());
+        let database_url = match options.database_url.clone() {
+            Some(url) => url,
+            None => fresh_database(dir.path()).await,
+        };
+        let server = start_server(&database_url, &options).await;
+        let channel = Channel::from_shared(format!("http://{}", server.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let test = TestServer {
+            server: Some(server),
+            channel,
+            dir,
+        };
+        test.wait_serving().await;
+        test
+    }
+
+    pub fn plugins(&self) -> pb::plugin_service_client::PluginServiceClient<Channel> {
+        pb::plugin_service_client::PluginServiceClient::new(self.channel.clone())
+    }
+
+    pub fn assets(&self) -> pb::asset_service_client::AssetServiceClient<Channel> {
+        pb::asset_service_client::AssetServiceClient::new(self.channel.clone())
+    }
+
+    pub fn sources(&self) -> pb::source_service_client::SourceServiceClient<Channel> {
+        pb::source_service_client::SourceServiceClient::new(self.channel.clone())
+    }
+
+    pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
+        tonic_health::pb::health_client::HealthClient::new(self.channel.clone())
+    }
+
+    pub async fn serving(&self) -> bool {
+        let check = self
+            .health()
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        check.status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    }
+
+    pub async fn wait_serving(&self) {
+        for _ in 0..300 {
+            if self.serving().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server never became SERVING");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+    }
+
+    /// Every asset of a plugin, following page tokens.
+    pub async fn all_assets(&self, plugin: &str, filter: &str) -> Vec<pb::AssetResource> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self
+                .assets()
+                .list_assets(pb::ListAssetsRequest {
+                    plugin: plugin.into(),
+                    filter_query: filter.into(),
+                    page_size: 500,
+                    page_token: token,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            out.extend(page.items);
+            if page.next_page_token.is_empty() {
+                return out;
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    pub async fn get(
+        &self,
+        plugin: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<pb::AssetResource, tonic::Status> {
+        self.assets()
+            .get_asset(pb::GetAssetRequest {
+                plugin: plugin.into(),
+                kind: kind.into(),
+                name: name.into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn source(&self, plugin: &str, id: &str) -> pb::SourceInfo {
+        self.sources()
+            .get_source(pb::GetSourceRequest {
+                plugin: plugin.into(),
+                source_id: id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn action(
+        &self,
+        plugin: &str,
+        id: &str,
+        action: &str,
+        dry_run: bool,
+        params: serde_json::Value,
+    ) -> Result<pb::ActionResult, tonic::Status> {
+        let params = params
+            .as_object()
+            .map(catalog::transport::grpc::convert::to_struct);
+        self.sources()
+            .execute_source_action(pb::ExecuteSourceActionRequest {
+                plugin: plugin.into(),
+                source_id: id.into(),
+                action: action.into(),
+                dry_run,
+                params,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+pub async fn start_server(database_url: &str, options: &Options) -> RunningServer {
+    let mut args = vec![
+        "catalog-server".to_string(),
+        "--database-url".into(),
+        database_url.into(),
+        "--reconcile-seconds".into(),
+        options.reconcile_seconds.to_string(),
+        "--db-max-connections".into(),
+        "5".into(),
+    ];
+    for source in &options.sources {
+        args.push("--sources".into());
+        args.push(source.display().to_string());
+    }
+    if let Some(dir) = &options.plugins_dir {
+        args.push("--plugins-dir".into());
+        args.push(dir.display().to_string());
+    }
+    let config = ServerConfig::parse_from(args);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start(config, Some(listener)).await.expect("server starts")
+}
+
+/// The ErrorInfo reason of a failed call.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+/// A spec field as JSON.
+pub fn spec(asset: &pb::AssetResource) -> serde_json::Value {
+    serde_json::Value::Object(catalog::transport::grpc::convert::from_struct(
+        asset.spec.as_ref().unwrap(),
+    ))
+}
+
+/// Polls until `check` holds (up to 20 s).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
