@@ -32,6 +32,23 @@ is_ci() {
   esac
 }
 
+# Tools the steps need, installed into the repository when missing, so the
+# command works on a fresh machine: grpcurl (pinned, built with Go) into
+# .ci/bin and buf (pinned in package-lock.json) into node_modules.
+export PATH="$PWD/.ci/bin:$PATH"
+if ! command -v "${GRPCURL:-grpcurl}" >/dev/null 2>&1; then
+  step "installing grpcurl v1.9.4 into .ci/bin"
+  GOBIN="$PWD/.ci/bin" go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
+fi
+if ! command -v jq >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+  step "apt-get install jq"
+  (apt-get install -y --no-install-recommends jq || { apt-get update && apt-get install -y --no-install-recommends jq; }) </dev/null
+fi
+if [[ ! -x node_modules/.bin/buf ]] && command -v npm >/dev/null 2>&1; then
+  step "npm ci (buf)"
+  npm ci --no-audit --no-fund </dev/null
+fi
+
 # CI skips nothing: say what is missing now, not after the long steps.
 if is_ci; then
   [[ -x node_modules/.bin/buf ]] || {
