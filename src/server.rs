@@ -184,7 +184,9 @@ pub async fn start(
         Duration::from_secs(config.reconcile_seconds.max(1)),
     ));
     let mut serve_shutdown = shutdown_rx.clone();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Without TCP_NODELAY a multi-frame response waits on delayed ACKs
+    // (about 40 ms per call on Linux loopback).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let handle = tokio::spawn(async move {
         let signal = async move {
             tokio::select! {
@@ -249,6 +251,9 @@ async fn sync_loop(
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = engine.store().observe_generation().await {
+            tracing::warn!(error = %e, "could not read the catalog generation");
         }
         if let Err(e) = engine.reload_config().await {
             tracing::warn!(error = %e, "could not reload the source configuration");

@@ -1,1 +1,273 @@
-fn main() {}
+//! `catalog-bench`: generates a synthetic catalog, starts a real
+//! `catalog-server` on it (SQLite), and drives GetAsset, ListAssets and a
+//! trivial unary RPC (grpc.health.v1.Health/Check) over gRPC on loopback at
+//! several concurrency levels. Every figure is reported next to its ratio
+//! to the trivial RPC measured in the same run, so machines of different
+//! speed can be compared.
+//!
+//! Run: `cargo build --release --bin catalog-server -p catalog && cargo run --release -p catalog-bench -- --assets 100000`
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use catalog::proto::catalog::v1alpha1 as pb;
+use clap::Parser;
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+struct Args {
+    /// Assets to generate, spread over the kinds.
+    #[arg(long, default_value_t = 10_000)]
+    assets: usize,
+    /// Server binary.
+    #[arg(long, default_value = "target/release/catalog-server")]
+    server: PathBuf,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Server log filter (CATALOG_LOG).
+    #[arg(long, default_value = "warn")]
+    log: String,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+}
+
+/// Kinds used by the generator: (plugin key, plugin, data key, fields).
+const KINDS: &[(&str, &str, &str)] = &[
+    ("agents", "agents", "agents"),
+    ("skills", "skills", "skills"),
+    ("models", "model", "models"),
+    ("mcp", "mcp", "mcpservers"),
+];
+
+fn entry(plugin: &str, i: usize) -> String {
+    match plugin {
+        "agents" => format!(
+            "  - name: agent-{i:06}\n    version: '1.{}'\n    description: Synthetic agent {i} for load tests\n    agentType: {}\n    instructions: Answer questions about item {i}.\n    labels: {{team: team-{}, tier: {}}}\n    tools:\n      - {{skillRef: skill-{:06}, required: true}}\n    modelConfig: {{preferredModelRef: org/model-{:06}, temperature: 0.2}}\n    license: Apache-2.0\n",
+            i % 7,
+            ["router", "planner", "executor", "conversational"][i % 4],
+            i % 20,
+            ["gold", "silver", "bronze"][i % 3],
+            i,
+            i
+        ),
+        "skills" => format!(
+            "  - name: skill-{i:06}\n    version: '1.0'\n    description: Synthetic skill {i}\n    skillType: mcp_tool\n    inputSchema: {{type: object, properties: {{q: {{type: string}}}}}}\n    timeoutSeconds: {}\n    execution: {{executorType: mcp_tool, mcpServerRef: mcp-{:06}, toolName: search}}\n    safety: {{riskLevel: {}}}\n",
+            10 + i % 50,
+            i,
+            ["low", "medium", "high"][i % 3]
+        ),
+        "model" => format!(
+            "  - name: org/model-{i:06}\n    provider: Org\n    description: Synthetic model {i}\n    license: apache-2.0\n    tasks: [text-generation]\n    createTimeSinceEpoch: '{}'\n    lastUpdateTimeSinceEpoch: '{}'\n",
+            1_700_000_000_000u64 + i as u64,
+            1_710_000_000_000u64 + i as u64
+        ),
+        _ => format!("  - name: mcp-{i:06}\n    description: Synthetic MCP server {i}\n    deploymentMode: remote\n    endpoint: https://mcp{i}.example.com\n    toolCount: {}\n", i % 10),
+    }
+}
+
+/// Writes the sources file and one data file per kind; returns the sources file.
+fn generate(dir: &Path, total: usize) -> PathBuf {
+    let per_kind = total / KINDS.len();
+    let mut sources =
+        String::from("apiVersion: catalog/v1alpha1\nkind: CatalogSources\ncatalogs:\n");
+    for (key, plugin, data_key) in KINDS {
+        let mut text = format!("{data_key}:\n");
+        for i in 0..per_kind {
+            text.push_str(&entry(plugin, i));
+        }
+        std::fs::write(dir.join(format!("{plugin}.yaml")), text).unwrap();
+        let _ = writeln!(sources, "  {key}:\n    sources:\n      - {{id: bench-{plugin}, name: Bench, type: yaml, properties: {{yamlCatalogPath: {plugin}.yaml}}}}");
+    }
+    let path = dir.join("sources.yaml");
+    std::fs::write(&path, sources).unwrap();
+    path
+}
+
+fn rss_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Measure {
+    throughput: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn drive<F, Fut>(channels: &[Channel], concurrency: usize, seconds: u64, call: F) -> Measure
+where
+    F: Fn(Channel, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let call = Arc::new(call);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let channel = channels[worker % channels.len()].clone();
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = worker * 7919;
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                call(channel.clone(), i).await;
+                latencies.push(started.elapsed());
+                i += 1;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort();
+    let pick = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Measure {
+        throughput: all.len() as f64 / seconds as f64,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let dir = tempfile::tempdir().unwrap();
+    let sources = generate(dir.path(), args.assets);
+    let per_kind = args.assets / KINDS.len();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(&args.server)
+        .env("CATALOG_LISTEN", &addr)
+        .env("CATALOG_SOURCES", &sources)
+        .env(
+            "CATALOG_DATABASE_URL",
+            format!("sqlite://{}/bench.db", dir.path().display()),
+        )
+        .env("CATALOG_RECONCILE_SECONDS", "3600")
+        .env("CATALOG_LOG", &args.log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server binary (build it with cargo build --release --bin catalog-server)");
+    let pid = child.id().unwrap();
+    let endpoint = format!("http://{addr}");
+    let channel = loop {
+        if let Ok(channel) = Channel::from_shared(endpoint.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            break channel;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    loop {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .map(|r| r.into_inner().status)
+            .unwrap_or(0);
+        if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let load = started.elapsed();
+    let (rss, peak) = (rss_kb(pid, "VmRSS:"), rss_kb(pid, "VmHWM:"));
+    let mut channels = Vec::new();
+    for _ in 0..4 {
+        channels.push(
+            Channel::from_shared(endpoint.clone())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+
+    let mut report = String::new();
+    let _ = writeln!(report, "assets: {} ({} per kind, {} kinds), load to SERVING: {:.2} s, RSS after load: {} MB (peak {} MB)\n", per_kind * KINDS.len(), per_kind, KINDS.len(), load.as_secs_f64(), rss / 1024, peak / 1024);
+    let _ = writeln!(report, "| clients | RPC | calls/s | ratio to trivial | p50 ms | p99 ms |\n|---|---|---|---|---|---|");
+    for &concurrency in &args.concurrency {
+        let trivial = drive(&channels, concurrency, args.seconds, |ch, _| async move {
+            let _ = tonic_health::pb::health_client::HealthClient::new(ch)
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .unwrap();
+        })
+        .await;
+        let get = drive(
+            &channels,
+            concurrency,
+            args.seconds,
+            move |ch, i| async move {
+                let name = format!("agent-{:06}", i % per_kind);
+                pb::asset_service_client::AssetServiceClient::new(ch)
+                    .get_asset(pb::GetAssetRequest {
+                        plugin: "agents".into(),
+                        kind: "Agent".into(),
+                        name,
+                    })
+                    .await
+                    .unwrap();
+            },
+        )
+        .await;
+        let list = drive(&channels, concurrency, args.seconds, |ch, i| async move {
+            let filter = format!(
+                "agentType = '{}' AND labels.team = 'team-{}'",
+                ["router", "planner", "executor", "conversational"][i % 4],
+                i % 20
+            );
+            pb::asset_service_client::AssetServiceClient::new(ch)
+                .list_assets(pb::ListAssetsRequest {
+                    plugin: "agents".into(),
+                    filter_query: filter,
+                    page_size: 50,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        })
+        .await;
+        for (name, m) in [
+            ("Health/Check (trivial)", &trivial),
+            ("GetAsset", &get),
+            ("ListAssets 50, filtered", &list),
+        ] {
+            let _ = writeln!(
+                report,
+                "| {concurrency} | {name} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                m.throughput,
+                m.throughput / trivial.throughput,
+                m.p50.as_secs_f64() * 1000.0,
+                m.p99.as_secs_f64() * 1000.0
+            );
+        }
+    }
+    println!("{report}");
+    let _ = child.kill().await;
+}

@@ -24,7 +24,6 @@ CREATE TABLE IF NOT EXISTS catalog_records (
     PRIMARY KEY (plugin, kind, name, source_id)
 );
 CREATE INDEX IF NOT EXISTS catalog_records_live ON catalog_records (plugin, kind, is_effective, name);
-CREATE INDEX IF NOT EXISTS catalog_records_live_all ON catalog_records (is_effective, name, plugin, kind);
 CREATE INDEX IF NOT EXISTS catalog_records_by_source ON catalog_records (plugin, source_id);
 CREATE INDEX IF NOT EXISTS catalog_records_uid ON catalog_records (asset_uid);
 
@@ -55,3 +54,11 @@ CREATE TABLE IF NOT EXISTS source_state (
     updated_at         TEXT    NOT NULL,
     PRIMARY KEY (plugin, source_id)
 );
+
+-- Bumped by every write that changes the live catalog, so that replicas
+-- sharing the database can tell their read caches are stale.
+CREATE TABLE IF NOT EXISTS catalog_generation (
+    id    INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    value BIGINT  NOT NULL
+);
+INSERT INTO catalog_generation (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;

@@ -37,7 +37,20 @@ pub struct Catalog {
     registry: Registry,
     store: Store,
     engine: Arc<Engine>,
+    cache: Arc<std::sync::Mutex<AssetCache>>,
 }
+
+/// Assets already assembled by `get`, valid for one store generation.
+/// Any change to the live catalog (here, or seen from another replica at
+/// the next reconcile) starts a new generation and empties it.
+#[derive(Default)]
+struct AssetCache {
+    generation: u64,
+    views: HashMap<AssetKey, Arc<AssetView>>,
+}
+
+/// Most assets kept assembled in memory.
+const ASSET_CACHE_LIMIT: usize = 20_000;
 
 /// List parameters shared by ListAssets, ListAllAssets and ListEntities.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +137,7 @@ impl Catalog {
             registry,
             store,
             engine,
+            cache: Arc::default(),
         }
     }
 
@@ -227,8 +241,36 @@ impl Catalog {
     }
 
     /// One asset with its links.
-    pub async fn get(&self, plugin: &str, kind: &str, name: &str) -> Result<AssetView> {
+    pub async fn get(&self, plugin: &str, kind: &str, name: &str) -> Result<Arc<AssetView>> {
         let manifest = self.registry.resolve_kind(plugin, kind)?.clone();
+        let key = AssetKey::new(plugin, manifest.spec.entity.kind.clone(), name);
+        let generation = self.store.generation();
+        if let Some(view) = self.cached(&key, generation) {
+            return Ok(view);
+        }
+        let view = Arc::new(self.assemble(plugin, &manifest, name).await?);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.generation != generation || cache.views.len() >= ASSET_CACHE_LIMIT {
+            cache.views.clear();
+            cache.generation = generation;
+        }
+        cache.views.insert(key, view.clone());
+        Ok(view)
+    }
+
+    fn cached(&self, key: &AssetKey, generation: u64) -> Option<Arc<AssetView>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        (cache.generation == generation)
+            .then(|| cache.views.get(key).cloned())
+            .flatten()
+    }
+
+    async fn assemble(
+        &self,
+        plugin: &str,
+        manifest: &PluginManifest,
+        name: &str,
+    ) -> Result<AssetView> {
         let kind = manifest.spec.entity.kind.clone();
         let record = self.store.get_record(plugin, &kind, name).await?.ok_or_else(|| {
             Error::new(Reason::AssetNotFound, format!("no {kind} named {name:?} in plugin {plugin}; list assets to see what exists"))
@@ -591,6 +633,3 @@ pub fn resolve_plural<'a>(
 ) -> Result<&'a Arc<PluginManifest>> {
     registry.resolve_kind(plugin, plural)
 }
-
-/// Counts of records per plugin, for health summaries.
-pub type PluginCounts = HashMap<String, u32>;

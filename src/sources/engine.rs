@@ -112,6 +112,11 @@ impl Engine {
         })
     }
 
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The plugin registry.
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -43,14 +43,21 @@ pub fn entry_line(text: &str, key: &str, value: &str) -> Option<u32> {
 
 /// Like [`entry_line`], starting at line `from`.
 pub fn entry_line_after(text: &str, key: &str, value: &str, from: u32) -> Option<u32> {
+    let lines: Vec<&str> = text.lines().collect();
+    entry_line_in(&lines, key, value, from)
+}
+
+/// Like [`entry_line_after`] over lines split once, so that locating every
+/// entry of a large file stays linear.
+pub fn entry_line_in(lines: &[&str], key: &str, value: &str, from: u32) -> Option<u32> {
     if value.is_empty() {
         return None;
     }
-    text.lines()
-        .enumerate()
-        .skip(from.saturating_sub(1) as usize)
-        .find(|(_, line)| holds_pair(line, key, value))
-        .map(|(i, _)| i as u32 + 1)
+    let start = (from.saturating_sub(1) as usize).min(lines.len());
+    lines[start..]
+        .iter()
+        .position(|line| holds_pair(line, key, value))
+        .map(|i| (start + i) as u32 + 1)
 }
 
 /// 1-based line of the first line at or after `from` that uses `key` as a

@@ -201,6 +201,7 @@ pub fn parse_data_file(
     let mut notes = Vec::new();
     let mut collection = None;
     let mut cursor_line = 1;
+    let lines: Vec<&str> = text.lines().collect();
     for document in serde_norway::Deserializer::from_str(text) {
         let value: Value = serde::Deserialize::deserialize(document).map_err(|e| {
             let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
@@ -245,7 +246,7 @@ pub fn parse_data_file(
         };
         for item in items {
             let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
-            let line = locate::entry_line_after(text, "name", name, cursor_line).unwrap_or(0);
+            let line = locate::entry_line_in(&lines, "name", name, cursor_line).unwrap_or(0);
             if line > 0 {
                 cursor_line = line + 1;
             }

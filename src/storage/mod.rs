@@ -12,6 +12,8 @@ mod migrate;
 mod query;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -67,6 +69,15 @@ impl Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    generation: Arc<Generation>,
+}
+
+/// Counts changes to the live catalog: local writes bump it at once, and
+/// [`Store::observe_generation`] folds in writes by other replicas.
+#[derive(Debug, Default)]
+struct Generation {
+    local: AtomicU64,
+    last_seen_in_db: AtomicI64,
 }
 
 /// A record as a provider produced it, ready to be stored.
@@ -215,7 +226,9 @@ fn parse_timestamp(text: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-const INSERT_CHUNK: usize = 200;
+/// Rows per multi-row INSERT: measured fastest with sqlx-sqlite (binding
+/// cost grows faster than linearly with the parameters of one statement).
+const INSERT_CHUNK: usize = 50;
 
 impl Store {
     /// Opens the database named by `url` (sqlite:// or postgres://),
@@ -265,11 +278,47 @@ impl Store {
                 Err(e) => return Err(OpenError::Unreachable(e.to_string())),
             }
         };
-        let store = Store { pool, dialect };
+        let store = Store {
+            pool,
+            dialect,
+            generation: Arc::default(),
+        };
         migrate::run(&store.pool, dialect)
             .await
             .map_err(|e| OpenError::Migration(e.to_string()))?;
         Ok(store)
+    }
+
+    /// A number that changes whenever the live catalog may have changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.local.load(Ordering::Acquire)
+    }
+
+    /// Reads the database's change counter and bumps the local generation
+    /// when another replica wrote since the last look.
+    pub async fn observe_generation(&self) -> Result<()> {
+        let row = sqlx::query("SELECT value FROM catalog_generation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        let value: i64 = row.try_get(0).map_err(Error::storage)?;
+        if self
+            .generation
+            .last_seen_in_db
+            .swap(value, Ordering::AcqRel)
+            != value
+        {
+            self.generation.local.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    async fn bump_generation(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+        sqlx::query("UPDATE catalog_generation SET value = value + 1 WHERE id = 1")
+            .execute(&mut **tx)
+            .await
+            .map_err(Error::storage)?;
+        Ok(())
     }
 
     /// The dialect in use.
@@ -421,7 +470,8 @@ impl Store {
                 .await
                 .map_err(Error::storage)?;
         }
-        self.relink(&mut tx, batch, &relink).await?;
+        let existed: HashSet<(String, String)> = current.keys().cloned().collect();
+        self.relink(&mut tx, batch, &relink, &existed).await?;
         let moved = sqlx::query("UPDATE catalog_records SET source_position = $3 WHERE plugin = $1 AND source_id = $2 AND source_position <> $3")
             .bind(&batch.plugin)
             .bind(&batch.source_id)
@@ -435,7 +485,14 @@ impl Store {
         }
         self.write_status(&mut tx, &batch.plugin, &batch.source_id, &batch.state)
             .await?;
+        let changed = outcome.changed_anything() || moved > 0 || !batch.rejected.is_empty();
+        if changed {
+            self.bump_generation(&mut tx).await?;
+        }
         tx.commit().await.map_err(Error::storage)?;
+        if changed {
+            self.generation.local.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(outcome)
     }
 
@@ -577,8 +634,14 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         batch: &SyncBatch,
         records: &[&IncomingRecord],
+        existed: &HashSet<(String, String)>,
     ) -> Result<()> {
-        for record in records {
+        // Rows new to this source have no links yet; only replaced rows
+        // need their old links removed.
+        for record in records
+            .iter()
+            .filter(|r| existed.contains(&(r.kind.clone(), r.name.clone())))
+        {
             sqlx::query("DELETE FROM catalog_links WHERE from_plugin = $1 AND source_id = $2 AND from_kind = $3 AND from_name = $4")
                 .bind(&batch.plugin)
                 .bind(&batch.source_id)
@@ -645,8 +708,12 @@ impl Store {
                 .rows_affected();
         if removed > 0 {
             recompute_effective(&mut tx, plugin).await?;
+            self.bump_generation(&mut tx).await?;
         }
         tx.commit().await.map_err(Error::storage)?;
+        if removed > 0 {
+            self.generation.local.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(removed)
     }
 
@@ -702,12 +769,21 @@ impl Store {
     ) -> Result<HashSet<(String, String, String)>> {
         let mut found = HashSet::new();
         for chunk in keys.chunks(INSERT_CHUNK) {
+            // One indexed equality lookup per key, ORed: both engines use the
+            // primary-key index for each branch.
             let tuples: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3))
+                .map(|i| {
+                    format!(
+                        "(plugin = ${} AND kind = ${} AND name = ${} AND is_effective = TRUE)",
+                        i * 3 + 1,
+                        i * 3 + 2,
+                        i * 3 + 3
+                    )
+                })
                 .collect();
             let sql = format!(
-                "SELECT plugin, kind, name FROM catalog_records WHERE is_effective = TRUE AND (plugin, kind, name) IN (VALUES {})",
-                tuples.join(",")
+                "SELECT plugin, kind, name FROM catalog_records WHERE {}",
+                tuples.join(" OR ")
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for (p, k, n) in chunk {
@@ -728,10 +804,13 @@ impl Store {
         name: &str,
     ) -> Result<Vec<InboundLink>> {
         let rows = sqlx::query(
+            // CROSS JOIN pins the join order in SQLite: links by target first
+            // (indexed), then the referencing row by primary key.
             "SELECT l.from_plugin, l.from_kind, l.from_name, l.link_type, l.path FROM catalog_links l \
-             JOIN catalog_records r ON r.plugin = l.from_plugin AND r.kind = l.from_kind AND r.name = l.from_name \
-               AND r.source_id = l.source_id AND r.is_effective = TRUE \
+             CROSS JOIN catalog_records r \
              WHERE l.target_plugin = $1 AND l.target_kind = $2 AND l.target_name = $3 \
+               AND r.plugin = l.from_plugin AND r.kind = l.from_kind AND r.name = l.from_name \
+               AND r.source_id = l.source_id AND r.is_effective = TRUE \
              ORDER BY l.from_plugin, l.from_kind, l.from_name, l.path",
         )
         .bind(plugin)

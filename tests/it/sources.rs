@@ -396,6 +396,8 @@ async fn health_is_not_serving_until_the_first_load_finished() {
         .status()
         .unwrap();
     assert!(status.success());
+    let fifo_link = dir.path().join("parked.fifo");
+    std::fs::hard_link(&data, &fifo_link).unwrap();
     let sources = dir.path().join("sources.yaml");
     std::fs::write(&sources, "catalogs:\n  agents:\n    sources:\n      - {id: a, name: A, type: yaml, properties: {yamlCatalogPath: agents.yaml}}\n").unwrap();
     let url = crate::support::fresh_database(dir.path()).await;
@@ -427,17 +429,27 @@ async fn health_is_not_serving_until_the_first_load_finished() {
             "{service:?}"
         );
     }
-    let writer = data.clone();
-    tokio::task::spawn_blocking(move || {
-        let content = "agents: []\n";
-        std::fs::write(&writer, content).unwrap();
-    })
-    .await
-    .unwrap();
-    // Replace the FIFO with a plain file so later polls do not block.
+    // NOT_SERVING for 300 ms means the first read is parked on the FIFO.
+    // Put a plain file at the path first, so that every later read finds
+    // it, then feed the parked read through a second link to the FIFO. The
+    // write end is opened non-blocking: with no reader it fails at once
+    // instead of hanging the test.
     let plain = dir.path().join("agents.tmp");
     std::fs::write(&plain, "agents: []\n").unwrap();
     std::fs::rename(&plain, &data).unwrap();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0o4000;
+        let mut fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(O_NONBLOCK)
+            .open(&fifo_link)
+            .expect("the first load is waiting on the FIFO");
+        fifo.write_all(b"agents: []\n").unwrap();
+    })
+    .await
+    .unwrap();
     let mut serving = false;
     for _ in 0..100 {
         if health.check(check("")).await.unwrap().into_inner().status
@@ -498,6 +510,11 @@ async fn two_replicas_share_one_database() {
             .is_ok()
     })
     .await;
+    // The second replica has the asset assembled in its read cache...
+    assert!(second
+        .get("agents", "Agent", "release-notes-writer")
+        .await
+        .is_ok());
     first
         .action("agents", "team-agents", "disable", false, json!({}))
         .await
@@ -506,10 +523,14 @@ async fn two_replicas_share_one_database() {
         !second.source("agents", "team-agents").await.enabled
     })
     .await;
-    assert!(second
-        .get("agents", "Agent", "release-notes-writer")
-        .await
-        .is_err());
+    // ...and drops it once it sees the other replica's write.
+    eventually("the other replica's cache forgets the asset", || async {
+        second
+            .get("agents", "Agent", "release-notes-writer")
+            .await
+            .is_err()
+    })
+    .await;
     first.stop().await;
     second.stop().await;
 }
