@@ -141,7 +141,7 @@ pub async fn start(
         .local_addr()
         .map_err(|e| StartError::Listen(e.to_string()))?;
     if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening beyond loopback without TLS");
+        tracing::warn!(%addr, "listening beyond loopback without TLS; source actions that change the catalog are refused on this listener");
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -174,7 +174,7 @@ pub async fn start(
             AssetApi::new(catalog.clone()),
         ))
         .add_service(pb::source_service_server::SourceServiceServer::new(
-            SourceApi::new(catalog.clone()),
+            SourceApi::new(catalog.clone(), addr.ip().is_loopback()),
         ));
 
     let background = tokio::spawn(sync_loop(

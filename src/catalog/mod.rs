@@ -164,7 +164,7 @@ impl Catalog {
         if let Some(expr) = filter::parse(&params.filter_query)? {
             conditions.push(resolve(&expr, &manifests, &sources)?);
         }
-        conditions.extend(convenience_filters(params, &sources)?);
+        conditions.extend(convenience_filters(params)?);
         let order = order_key(&params.order_by, &manifests)?;
         let descending = match params.sort_order.to_ascii_uppercase().as_str() {
             "" => matches!(order, OrderKey::CreatedAt | OrderKey::UpdatedAt),
@@ -567,7 +567,7 @@ fn source_label_cond(op: Op, values: &[Literal], sources: &[EffectiveSource]) ->
     })
 }
 
-fn convenience_filters(params: &ListParams, sources: &[EffectiveSource]) -> Result<Vec<Cond>> {
+fn convenience_filters(params: &ListParams) -> Result<Vec<Cond>> {
     let mut out = Vec::new();
     let strings = |values: &[String]| {
         values
@@ -612,7 +612,6 @@ fn convenience_filters(params: &ListParams, sources: &[EffectiveSource]) -> Resu
             values: vec![Literal::Str(value.into())],
         });
     }
-    let _ = sources;
     Ok(out)
 }
 

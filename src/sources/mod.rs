@@ -171,7 +171,6 @@ pub fn ingest(
                 file,
                 &entry.value,
                 &name,
-                &read.revision,
                 observed_at,
                 findings,
             ));
@@ -189,7 +188,6 @@ fn make_record(
     file: &DataFile,
     value: &Value,
     name: &str,
-    _source_revision: &str,
     observed_at: DateTime<Utc>,
     findings: Vec<Finding>,
 ) -> IncomingRecord {

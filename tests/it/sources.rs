@@ -534,3 +534,105 @@ async fn two_replicas_share_one_database() {
     first.stop().await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn a_bad_source_entry_fails_alone_and_a_broken_sources_file_keeps_the_last_configuration() {
+    let server = TestServer::start_with(|dir| {
+        let sources = copy_samples(dir);
+        let text = std::fs::read_to_string(&sources).unwrap();
+        // The notebooks block comes last in the sample sources file, so a
+        // source appended at the end joins its list.
+        assert!(
+            text.trim_end()
+                .ends_with("yamlCatalogPath: data/notebooks.yaml"),
+            "sample layout changed"
+        );
+        let extra = "      - id: ftp-notebooks\n        name: Over FTP\n        type: ftp\n";
+        std::fs::write(&sources, format!("{text}{extra}")).unwrap();
+        Options {
+            sources: vec![sources],
+            reconcile_seconds: 1,
+            ..Default::default()
+        }
+    })
+    .await;
+    let bad = server.source("notebooks", "ftp-notebooks").await;
+    let status = bad.status.unwrap();
+    assert_eq!(status.state, "error");
+    let error = status.last_error.unwrap();
+    assert_eq!(
+        (error.class.as_str(), error.field.as_str()),
+        ("ConfigError", "type")
+    );
+    assert!(
+        server.all_assets("notebooks", "").await.len() >= 5,
+        "the good source of the plugin still loads"
+    );
+
+    let file = server.dir.path().join("samples/catalog-sources.yaml");
+    std::fs::write(&file, "catalogs:\n  agents: [unclosed\n").unwrap();
+    eventually(
+        "the _config pseudo-source reports the parse error",
+        || async {
+            let list = server
+                .sources()
+                .list_sources(pb::ListSourcesRequest {
+                    plugin: "agents".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            list.items.first().is_some_and(|s| s.id == "_config")
+        },
+    )
+    .await;
+    let list = server
+        .sources()
+        .list_sources(pb::ListSourcesRequest {
+            plugin: "agents".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let config_error = list.items[0].status.clone().unwrap().last_error.unwrap();
+    assert_eq!(config_error.class, "ConfigError");
+    assert!(config_error.line >= 2, "{config_error:?}");
+    assert!(
+        list.items.iter().any(|s| s.id == "sample-agents"),
+        "the previous configuration stays in force"
+    );
+    assert!(server.all_assets("agents", "").await.len() >= 5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn beyond_loopback_source_changes_are_refused_until_callers_can_be_authenticated() {
+    let server = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        listen_any: true,
+        ..Default::default()
+    })
+    .await;
+    let err = server
+        .action("agents", "team-agents", "disable", false, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err)),
+        (tonic::Code::PermissionDenied, "ROLE_REQUIRED".to_string())
+    );
+    assert!(server.source("agents", "team-agents").await.enabled);
+    let dry = server
+        .action("agents", "team-agents", "disable", true, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(dry.status, "dry-run");
+    let validated = server
+        .action("agents", "team-agents", "validate", false, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(validated.status, "completed");
+    server.stop().await;
+}

@@ -67,6 +67,8 @@ pub async fn fresh_database(dir: &Path) -> String {
 }
 
 pub struct Options {
+    /// Bind 0.0.0.0 instead of 127.0.0.1 (clients still use loopback).
+    pub listen_any: bool,
     pub sources: Vec<PathBuf>,
     pub plugins_dir: Option<PathBuf>,
     pub reconcile_seconds: u64,
@@ -76,6 +78,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            listen_any: false,
             sources: vec![],
             plugins_dir: None,
             reconcile_seconds: 60,
@@ -102,7 +105,7 @@ impl TestServer {
             None => fresh_database(dir.path()).await,
         };
         let server = start_server(&database_url, &options).await;
-        let channel = Channel::from_shared(format!("http://{}", server.addr))
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{}", server.addr.port()))
             .unwrap()
             .connect()
             .await
@@ -256,7 +259,12 @@ pub async fn start_server(database_url: &str, options: &Options) -> RunningServe
         args.push(dir.display().to_string());
     }
     let config = ServerConfig::parse_from(args);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bind = if options.listen_any {
+        "0.0.0.0:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     start(config, Some(listener)).await.expect("server starts")
 }
 

@@ -490,8 +490,7 @@ pub fn source_info(source: &EffectiveSource, status: Option<&SourceState>) -> pb
     let status = status.unwrap_or(&default);
     let state = if !source.enabled {
         "disabled".to_string()
-    } else if let Some(error) = &source.config_error {
-        let _ = error;
+    } else if source.config_error.is_some() {
         "error".to_string()
     } else if status.state.is_empty() {
         "syncing".to_string()

@@ -13,12 +13,32 @@ use crate::respond;
 /// Serves sources and source actions.
 pub struct SourceApi {
     catalog: Catalog,
+    writes_allowed: bool,
 }
 
 impl SourceApi {
-    /// A service over the catalog.
-    pub fn new(catalog: Catalog) -> Self {
-        SourceApi { catalog }
+    /// A service over the catalog. `writes_allowed` is false when the
+    /// server listens beyond loopback: until callers can be authenticated,
+    /// only read-only source actions (validate, dry runs) are served there.
+    pub fn new(catalog: Catalog, writes_allowed: bool) -> Self {
+        SourceApi {
+            catalog,
+            writes_allowed,
+        }
+    }
+
+    fn check_write(&self, action: &str, dry_run: bool) -> Result<(), Error> {
+        if self.writes_allowed || dry_run || action == "validate" {
+            return Ok(());
+        }
+        Err(Error::new(
+            Reason::RoleRequired,
+            format!(
+                "source action {action:?} changes the catalog and this server listens beyond loopback without \
+                 authentication; run it on a loopback listener or use dryRun"
+            ),
+        )
+        .with("requiredRole", "operator"))
     }
 
     async fn infos(&self, plugin: &str) -> Result<Vec<pb::SourceInfo>, Error> {
@@ -118,6 +138,9 @@ impl pb::source_service_server::SourceService for SourceApi {
     ) -> Result<Response<pb::ActionResult>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
+        if let Err(error) = self.check_write(&r.action, r.dry_run || r.validate_only) {
+            return Err(super::status(error, &cid));
+        }
         let started = Utc::now();
         let params = r
             .params
