@@ -320,18 +320,20 @@ impl Engine {
         };
         let common = CommonProperties::parse(&source.definition.properties).unwrap_or_default();
         let fingerprint = fingerprint(&read.revision, source);
-        let (read, ingested) = {
+        // The files read are dropped as soon as their entries are records:
+        // a large source must not be held in memory twice.
+        let revision = read.revision.clone();
+        let mut ingested = {
             let (manifest, definition) = (manifest.clone(), source.definition.clone());
             tokio::task::spawn_blocking(move || {
-                let ingested = ingest(&manifest, &definition, &read, &common, started);
-                (read, ingested)
+                ingest(&manifest, &definition, &read, &common, started)
             })
             .await
             .map_err(Error::internal)?
         };
         if dry_run {
             let outcome = self.preview(source, &ingested).await?;
-            return Ok(report(outcome, &ingested, read.revision));
+            return Ok(report(outcome, &ingested, revision));
         }
         let state = SourceState {
             state: "available".into(),
@@ -339,28 +341,29 @@ impl Engine {
             last_attempted_sync: Some(started),
             last_error: None,
             counts: ingested.counts.clone(),
-            revision: read.revision.clone(),
+            revision: revision.clone(),
             entry_diagnostics: ingested.diagnostics.clone(),
         };
         let batch = SyncBatch {
             plugin: source.plugin.clone(),
             source_id: source.definition.id.clone(),
             position: source.position,
-            records: ingested.records.clone(),
-            rejected: ingested.rejected.clone(),
+            records: std::mem::take(&mut ingested.records),
+            rejected: std::mem::take(&mut ingested.rejected),
             state,
         };
         let outcome = self.store.apply_sync(&batch).await?;
+        drop(batch);
         self.applied_fingerprints
             .lock()
             .await
             .insert(key, fingerprint);
         tracing::info!(
-            plugin = %source.plugin, source = %source.definition.id, revision = %read.revision,
+            plugin = %source.plugin, source = %source.definition.id, revision = %revision,
             added = outcome.added, changed = outcome.changed, removed = outcome.removed, rejected = ingested.counts.rejected,
             durationMs = (Utc::now() - started).num_milliseconds(), "source synced"
         );
-        Ok(report(outcome, &ingested, read.revision))
+        Ok(report(outcome, &ingested, revision))
     }
 
     /// File reads and parsing run on the blocking pool: a slow or huge file
