@@ -31,6 +31,9 @@ type SourceKey = (String, String);
 /// Pseudo-source that carries sources-file parse errors.
 pub const CONFIG_PSEUDO_SOURCE: &str = "_config";
 
+/// Sources synced at the same time by a reconciliation.
+const SYNC_PARALLELISM: usize = 2;
+
 /// Position of the first API-only source; file sources come before.
 const API_POSITION_BASE: i64 = 100_000;
 
@@ -220,23 +223,32 @@ impl Engine {
     /// Brings the store in line with the configuration: syncs every enabled
     /// source, empties disabled and removed ones. Returns how many sources
     /// failed.
-    pub async fn reconcile(&self) -> usize {
+    pub async fn reconcile(self: &Arc<Self>) -> usize {
         let sources = self.effective_sources(None).await;
-        let mut failed = 0;
         let live: HashSet<(String, String)> = sources
             .iter()
             .filter(|s| s.enabled)
             .map(|s| (s.plugin.clone(), s.definition.id.clone()))
             .collect();
-        for source in &sources {
-            let outcome = if source.enabled {
-                self.sync(source, false).await.map(|_| ())
-            } else {
-                self.mark_disabled(source).await
-            };
-            if let Err(error) = outcome {
+        // Two sources at a time: one can parse and validate while the other
+        // writes (the database takes one writer at a time anyway).
+        let permits = Arc::new(tokio::sync::Semaphore::new(SYNC_PARALLELISM));
+        let mut syncs = tokio::task::JoinSet::new();
+        for source in sources {
+            let (engine, permits) = (self.clone(), permits.clone());
+            syncs.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let outcome = if source.enabled { engine.sync(&source, false).await.map(|_| ()) } else { engine.mark_disabled(&source).await };
+                if let Err(error) = &outcome {
+                    tracing::warn!(plugin = %source.plugin, source = %source.definition.id, reason = error.reason.code(), message = %error.message, detail = ?error.detail, "source sync failed");
+                }
+                outcome.is_ok()
+            });
+        }
+        let mut failed = 0;
+        while let Some(done) = syncs.join_next().await {
+            if !done.unwrap_or(false) {
                 failed += 1;
-                tracing::warn!(plugin = %source.plugin, source = %source.definition.id, reason = error.reason.code(), message = %error.message, detail = ?error.detail, "source sync failed");
             }
         }
         match self.store.sources_with_records().await {

@@ -5,7 +5,7 @@
 //! differs (JSON operators, casts, advisory locks) go through [`Dialect`].
 //! Every sync of a source is applied in one transaction, so a reader never
 //! sees half of a sync. Several server replicas may share one PostgreSQL
-//! database: per-source advisory locks serialize their syncs, and writes are
+//! database: per-plugin advisory locks serialize their syncs, and writes are
 //! idempotent, so a replica that arrives second changes nothing.
 
 mod migrate;
@@ -338,6 +338,17 @@ impl Store {
         Ok(())
     }
 
+    /// A transaction that will write. SQLite takes the write lock at BEGIN
+    /// (waiting up to busy_timeout): a deferred transaction that read first
+    /// would fail outright when another writer committed in between.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+        .map_err(Error::storage)
+    }
+
     /// The dialect in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
@@ -386,9 +397,8 @@ impl Store {
 
     /// Applies one sync of one source in a single transaction.
     pub async fn apply_sync(&self, batch: &SyncBatch) -> Result<SyncOutcome> {
-        let mut tx = self.pool.begin().await.map_err(Error::storage)?;
-        self.lock_source(&mut tx, &batch.plugin, &batch.source_id)
-            .await?;
+        let mut tx = self.write_tx().await?;
+        self.lock_plugin(&mut tx, &batch.plugin).await?;
         let existing_sql = format!(
             "SELECT kind, name, content_digest, revision_id, {} AS validated, first_seen_at, content_changed_at \
              FROM catalog_records WHERE plugin = $1 AND source_id = $2",
@@ -513,15 +523,16 @@ impl Store {
         Ok(outcome)
     }
 
-    async fn lock_source(
+    async fn lock_plugin(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         plugin: &str,
-        source_id: &str,
     ) -> Result<()> {
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(format!("catalog-source/{plugin}/{source_id}"))
+                // Per plugin, not per source: the effective-row recomputation of one
+                // sync reads the rows of the plugin's other sources.
+                .bind(format!("catalog-plugin/{plugin}"))
                 .execute(&mut **tx)
                 .await
                 .map_err(Error::storage)?;
@@ -701,8 +712,8 @@ impl Store {
 
     /// Removes every row of a source (disabled or removed sources).
     pub async fn remove_source_records(&self, plugin: &str, source_id: &str) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(Error::storage)?;
-        self.lock_source(&mut tx, plugin, source_id).await?;
+        let mut tx = self.write_tx().await?;
+        self.lock_plugin(&mut tx, plugin).await?;
         sqlx::query("DELETE FROM catalog_links WHERE from_plugin = $1 AND source_id = $2")
             .bind(plugin)
             .bind(source_id)
@@ -915,7 +926,7 @@ impl Store {
         source_id: &str,
         state: &SourceState,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(Error::storage)?;
+        let mut tx = self.write_tx().await?;
         self.write_status(&mut tx, plugin, source_id, state).await?;
         tx.commit().await.map_err(Error::storage)
     }
