@@ -378,27 +378,16 @@ impl Engine {
         Ok(report(outcome, &ingested, revision))
     }
 
-    /// File reads and parsing run on the blocking pool: a slow or huge file
-    /// must never stall the request workers.
+    /// The revision the source's provider would report, from file digests.
     async fn probe(
         &self,
         source: &EffectiveSource,
         manifest: &PluginManifest,
     ) -> std::result::Result<String, SourceError> {
-        self.check_source(source, manifest)?;
-        let (definition, base_dir, policy) = (
-            source.definition.clone(),
-            source.base_dir.clone(),
-            self.path_policy(source),
-        );
-        tokio::task::spawn_blocking(move || yaml::probe(&definition, &base_dir, &policy))
-            .await
-            .unwrap_or_else(|e| {
-                Err(SourceError::new(
-                    ErrorClass::TransientNetwork,
-                    format!("source read was interrupted: {e}"),
-                ))
-            })
+        self.on_blocking_pool(source, manifest, |definition, base_dir, _, policy| {
+            yaml::probe(definition, base_dir, policy)
+        })
+        .await
     }
 
     fn path_policy(&self, source: &EffectiveSource) -> PathPolicy {
@@ -419,6 +408,23 @@ impl Engine {
         source: &EffectiveSource,
         manifest: &PluginManifest,
     ) -> std::result::Result<ProviderRead, SourceError> {
+        self.on_blocking_pool(source, manifest, yaml::read).await
+    }
+
+    /// Checks the source, then runs a provider call on the blocking pool:
+    /// file reads and parsing of a slow or huge file must never stall the
+    /// request workers.
+    async fn on_blocking_pool<T: Send + 'static>(
+        &self,
+        source: &EffectiveSource,
+        manifest: &PluginManifest,
+        call: fn(
+            &SourceDefinition,
+            &std::path::Path,
+            &str,
+            &PathPolicy,
+        ) -> std::result::Result<T, SourceError>,
+    ) -> std::result::Result<T, SourceError> {
         self.check_source(source, manifest)?;
         let (definition, base_dir, policy) = (
             source.definition.clone(),
@@ -426,7 +432,7 @@ impl Engine {
             self.path_policy(source),
         );
         let plural = manifest.spec.entity.plural.clone();
-        tokio::task::spawn_blocking(move || yaml::read(&definition, &base_dir, &plural, &policy))
+        tokio::task::spawn_blocking(move || call(&definition, &base_dir, &plural, &policy))
             .await
             .unwrap_or_else(|e| {
                 Err(SourceError::new(
