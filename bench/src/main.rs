@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,14 @@ struct Args {
 }
 
 /// Kinds used by the generator: (plugin key, plugin, data key, fields).
+/// Kind and name prefix of each generated plugin, for GetAsset.
+const ASSET_KINDS: &[(&str, &str, &str)] = &[
+    ("agents", "Agent", "agent-"),
+    ("skills", "Skill", "skill-"),
+    ("model", "CatalogModel", "org/model-"),
+    ("mcp", "McpServer", "mcp-"),
+];
+
 const KINDS: &[(&str, &str, &str)] = &[
     ("agents", "agents", "agents"),
     ("skills", "skills", "skills"),
@@ -96,6 +105,33 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+async fn get_asset(channel: Channel, kind: usize, item: usize) {
+    let (plugin, kind, prefix) = ASSET_KINDS[kind];
+    pb::asset_service_client::AssetServiceClient::new(channel)
+        .get_asset(pb::GetAssetRequest {
+            plugin: plugin.into(),
+            kind: kind.into(),
+            name: format!("{prefix}{item:06}"),
+        })
+        .await
+        .unwrap();
+}
+
+/// Reads every agent once, 64 at a time, so that "repeated read" measures
+/// a warm server.
+async fn warm_up(channels: &[Channel], per_kind: usize) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..64 {
+        let channel = channels[worker % channels.len()].clone();
+        tasks.spawn(async move {
+            for item in (worker..per_kind).step_by(64) {
+                get_asset(channel.clone(), 0, item).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 struct Measure {
@@ -208,6 +244,8 @@ async fn main() {
         );
     }
 
+    let first_reads = Arc::new(AtomicUsize::new(0));
+    warm_up(&channels, per_kind).await;
     let mut report = String::new();
     let _ = writeln!(report, "assets: {} ({} per kind, {} kinds), load to SERVING: {:.2} s, RSS after load: {} MB (peak {} MB)\n", per_kind * KINDS.len(), per_kind, KINDS.len(), load.as_secs_f64(), rss / 1024, peak / 1024);
     let _ = writeln!(report, "| clients | RPC | calls/s | ratio to trivial | p50 ms | p99 ms |\n|---|---|---|---|---|---|");
@@ -219,22 +257,21 @@ async fn main() {
                 .unwrap();
         })
         .await;
-        let get = drive(
-            &channels,
-            concurrency,
-            args.seconds,
-            move |ch, i| async move {
-                let name = format!("agent-{:06}", i % per_kind);
-                pb::asset_service_client::AssetServiceClient::new(ch)
-                    .get_asset(pb::GetAssetRequest {
-                        plugin: "agents".into(),
-                        kind: "Agent".into(),
-                        name,
-                    })
-                    .await
-                    .unwrap();
-            },
-        )
+        // First reads: a counter shared by all clients walks every skill,
+        // model and MCP server once (agents are warmed up), so each call misses the server's read cache
+        // (until the catalog is exhausted; the report says when).
+        let first = {
+            let next = first_reads.clone();
+            drive(&channels, concurrency, args.seconds, move |ch, _| {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                get_asset(ch, 1 + n % 3, n / 3 % per_kind)
+            })
+            .await
+        };
+        // Repeated reads: every agent, already read once (warm-up below).
+        let get = drive(&channels, concurrency, args.seconds, move |ch, i| {
+            get_asset(ch, 0, i % per_kind)
+        })
         .await;
         let list = drive(&channels, concurrency, args.seconds, |ch, i| async move {
             let filter = format!(
@@ -255,7 +292,8 @@ async fn main() {
         .await;
         for (name, m) in [
             ("Health/Check (trivial)", &trivial),
-            ("GetAsset", &get),
+            ("GetAsset, first read (cache miss)", &first),
+            ("GetAsset, repeated read", &get),
             ("ListAssets 50, filtered", &list),
         ] {
             let _ = writeln!(
@@ -268,6 +306,18 @@ async fn main() {
             );
         }
     }
+    let reads = first_reads.load(Ordering::Relaxed);
+    let _ = writeln!(
+        report,
+        "\nfirst reads: {reads} of {} assets{}; RSS after the run: {} MB",
+        per_kind * 3,
+        if reads > per_kind * 3 {
+            " (wrapped: later first reads were repeats)"
+        } else {
+            ""
+        },
+        rss_kb(pid, "VmRSS:") / 1024
+    );
     println!("{report}");
     let _ = child.kill().await;
 }

@@ -49,8 +49,26 @@ struct AssetCache {
     views: HashMap<AssetKey, Arc<AssetView>>,
 }
 
-/// Most assets kept assembled in memory.
-const ASSET_CACHE_LIMIT: usize = 20_000;
+impl AssetCache {
+    /// Drops about a tenth of the entries when full. The map's iteration
+    /// order is seeded per process, so this is a cheap random eviction that
+    /// keeps most of a hot set instead of emptying the whole cache.
+    fn evict_some(&mut self) {
+        let drop: Vec<AssetKey> = self
+            .views
+            .keys()
+            .take(ASSET_CACHE_LIMIT / 10 + 1)
+            .cloned()
+            .collect();
+        for key in drop {
+            self.views.remove(&key);
+        }
+    }
+}
+
+/// Most assets kept assembled in memory (about 1 KB each for a typical
+/// agent; bench/README.md has the measured resident memory).
+const ASSET_CACHE_LIMIT: usize = 30_000;
 
 /// List parameters shared by ListAssets, ListAllAssets and ListEntities.
 #[derive(Debug, Clone, Default)]
@@ -250,9 +268,12 @@ impl Catalog {
         }
         let view = Arc::new(self.assemble(plugin, &manifest, name).await?);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.generation != generation || cache.views.len() >= ASSET_CACHE_LIMIT {
+        if cache.generation != generation {
             cache.views.clear();
             cache.generation = generation;
+        }
+        if cache.views.len() >= ASSET_CACHE_LIMIT {
+            cache.evict_some();
         }
         cache.views.insert(key, view.clone());
         Ok(view)
@@ -272,44 +293,21 @@ impl Catalog {
         name: &str,
     ) -> Result<AssetView> {
         let kind = manifest.spec.entity.kind.clone();
-        let record = self.store.get_record(plugin, &kind, name).await?.ok_or_else(|| {
+        let row = self.store.get_asset(plugin, &kind, name).await?.ok_or_else(|| {
             Error::new(Reason::AssetNotFound, format!("no {kind} named {name:?} in plugin {plugin}; list assets to see what exists"))
                 .with("plugin", plugin)
                 .with("kind", &kind)
                 .with("name", name)
         })?;
         let sources = self.engine.effective_sources(Some(plugin)).await;
-        let (outbound, inbound) = self.links(&record).await?;
-        let mut view = self.view(record, &sources);
-        view.outbound = outbound;
-        view.inbound = inbound;
-        Ok(view)
-    }
-
-    /// Outbound references with their resolution, and inbound links.
-    pub async fn links(&self, record: &StoredRecord) -> Result<(Vec<LinkView>, Vec<LinkView>)> {
-        let keys: Vec<(String, String, String)> = record
+        let outbound = row
+            .record
             .refs
             .iter()
-            .filter_map(|r| {
-                let manifest = self.registry.get(&r.plugin).ok()?;
-                Some((
-                    r.plugin.clone(),
-                    manifest.spec.entity.kind.clone(),
-                    r.name.clone(),
-                ))
-            })
+            .map(|r| self.outbound_link(r, &row.found_targets))
             .collect();
-        let existing = self.store.existing_keys(&keys).await?;
-        let outbound = record
-            .refs
-            .iter()
-            .map(|r| self.outbound_link(r, &existing))
-            .collect();
-        let inbound = self
-            .store
-            .inbound_links(&record.plugin, &record.kind, &record.name)
-            .await?
+        let inbound = row
+            .inbound
             .into_iter()
             .map(|link| LinkView {
                 link_type: link.link_type,
@@ -318,7 +316,10 @@ impl Catalog {
                 attributes: BTreeMap::from([("path".to_string(), link.path)]),
             })
             .collect();
-        Ok((outbound, inbound))
+        let mut view = self.view(row.record, &sources);
+        view.outbound = outbound;
+        view.inbound = inbound;
+        Ok(view)
     }
 
     fn outbound_link(

@@ -73,6 +73,18 @@ impl Dialect {
         }
     }
 
+    /// An aggregate turning the rows of a subquery into one JSON array of
+    /// arrays (`[]` when there are none), read back as text.
+    fn json_rows(self, columns: &[&str]) -> String {
+        let list = columns.join(", ");
+        match self {
+            Dialect::Sqlite => format!("json_group_array(json_array({list}))"),
+            Dialect::Postgres => {
+                format!("COALESCE(json_agg(json_build_array({list})), '[]'::json)::text")
+            }
+        }
+    }
+
     /// A JSON column read back as text.
     fn json_out(self, column: &str) -> String {
         match self {
@@ -207,6 +219,17 @@ pub struct InboundLink {
     pub link_type: String,
     /// Field path in the referencing record.
     pub path: String,
+}
+
+/// One asset as GetAsset needs it.
+#[derive(Debug, Clone)]
+pub struct AssetRow {
+    /// The effective record.
+    pub record: StoredRecord,
+    /// Targets of its references that exist as effective records.
+    pub found_targets: HashSet<(String, String, String)>,
+    /// Live links pointing at it, ordered by referencing key and path.
+    pub inbound: Vec<InboundLink>,
 }
 
 /// A page of records.
@@ -763,16 +786,29 @@ impl Store {
         )
     }
 
-    /// The effective record of a key.
-    pub async fn get_record(
+    /// The effective record of a key, with the targets of its references
+    /// that exist and the live links that point at it, in one round trip:
+    /// a cache miss on GetAsset costs a single query.
+    pub async fn get_asset(
         &self,
         plugin: &str,
         kind: &str,
         name: &str,
-    ) -> Result<Option<StoredRecord>> {
+    ) -> Result<Option<AssetRow>> {
+        let d = self.dialect;
         let sql = format!(
-            "SELECT {} FROM catalog_records r WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.is_effective = TRUE",
-            self.record_columns()
+            "SELECT {columns}, \
+             (SELECT {found} FROM catalog_links l CROSS JOIN catalog_records t \
+               WHERE l.from_plugin = r.plugin AND l.from_kind = r.kind AND l.from_name = r.name AND l.source_id = r.source_id \
+                 AND t.plugin = l.target_plugin AND t.kind = l.target_kind AND t.name = l.target_name AND t.is_effective = TRUE) AS found, \
+             (SELECT {inbound} FROM catalog_links l CROSS JOIN catalog_records f \
+               WHERE l.target_plugin = r.plugin AND l.target_kind = r.kind AND l.target_name = r.name \
+                 AND f.plugin = l.from_plugin AND f.kind = l.from_kind AND f.name = l.from_name \
+                 AND f.source_id = l.source_id AND f.is_effective = TRUE) AS inbound \
+             FROM catalog_records r WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.is_effective = TRUE",
+            columns = self.record_columns(),
+            found = d.json_rows(&["t.plugin", "t.kind", "t.name"]),
+            inbound = d.json_rows(&["l.from_plugin", "l.from_kind", "l.from_name", "l.link_type", "l.path"]),
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(plugin)
@@ -781,77 +817,28 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(Error::storage)?;
-        row.as_ref().map(stored_record).transpose()
-    }
-
-    /// Which of `keys` exist as effective records.
-    pub async fn existing_keys(
-        &self,
-        keys: &[(String, String, String)],
-    ) -> Result<HashSet<(String, String, String)>> {
-        let mut found = HashSet::new();
-        for chunk in keys.chunks(INSERT_CHUNK) {
-            // One indexed equality lookup per key, ORed: both engines use the
-            // primary-key index for each branch.
-            let tuples: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(plugin = ${} AND kind = ${} AND name = ${} AND is_effective = TRUE)",
-                        i * 3 + 1,
-                        i * 3 + 2,
-                        i * 3 + 3
-                    )
+        let Some(row) = row else { return Ok(None) };
+        let record = stored_record(&row)?;
+        let found: Vec<(String, String, String)> = json_column(&row, "found")?;
+        let mut inbound: Vec<InboundLink> =
+            json_column::<Vec<(String, String, String, String, String)>>(&row, "inbound")?
+                .into_iter()
+                .map(|(plugin, kind, name, link_type, path)| InboundLink {
+                    plugin,
+                    kind,
+                    name,
+                    link_type,
+                    path,
                 })
                 .collect();
-            let sql = format!(
-                "SELECT plugin, kind, name FROM catalog_records WHERE {}",
-                tuples.join(" OR ")
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for (p, k, n) in chunk {
-                query = query.bind(p.clone()).bind(k.clone()).bind(n.clone());
-            }
-            for row in query.fetch_all(&self.pool).await.map_err(Error::storage)? {
-                found.insert((get(&row, "plugin")?, get(&row, "kind")?, get(&row, "name")?));
-            }
-        }
-        Ok(found)
-    }
-
-    /// Links from effective records that point at a key.
-    pub async fn inbound_links(
-        &self,
-        plugin: &str,
-        kind: &str,
-        name: &str,
-    ) -> Result<Vec<InboundLink>> {
-        let rows = sqlx::query(
-            // CROSS JOIN pins the join order in SQLite: links by target first
-            // (indexed), then the referencing row by primary key.
-            "SELECT l.from_plugin, l.from_kind, l.from_name, l.link_type, l.path FROM catalog_links l \
-             CROSS JOIN catalog_records r \
-             WHERE l.target_plugin = $1 AND l.target_kind = $2 AND l.target_name = $3 \
-               AND r.plugin = l.from_plugin AND r.kind = l.from_kind AND r.name = l.from_name \
-               AND r.source_id = l.source_id AND r.is_effective = TRUE \
-             ORDER BY l.from_plugin, l.from_kind, l.from_name, l.path",
-        )
-        .bind(plugin)
-        .bind(kind)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::storage)?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboundLink {
-                    plugin: get(r, "from_plugin")?,
-                    kind: get(r, "from_kind")?,
-                    name: get(r, "from_name")?,
-                    link_type: get(r, "link_type")?,
-                    path: get(r, "path")?,
-                })
-            })
-            .collect()
+        inbound.sort_by(|a, b| {
+            (&a.plugin, &a.kind, &a.name, &a.path).cmp(&(&b.plugin, &b.kind, &b.name, &b.path))
+        });
+        Ok(Some(AssetRow {
+            record,
+            found_targets: found.into_iter().collect(),
+            inbound,
+        }))
     }
 
     /// A page of effective records.
@@ -1035,6 +1022,10 @@ async fn recompute_effective(
 
 fn get(row: &AnyRow, column: &str) -> Result<String> {
     row.try_get::<String, _>(column).map_err(Error::storage)
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T> {
+    serde_json::from_str(&get(row, column)?).map_err(Error::internal)
 }
 
 fn stored_record(row: &AnyRow) -> Result<StoredRecord> {
