@@ -88,6 +88,44 @@ reasons! {
     SourceUnavailable => ("SOURCE_UNAVAILABLE", Unavailable, "catalog"),
     SourceReadOnly => ("SOURCE_READ_ONLY", FailedPrecondition, "catalog"),
     StorageUnavailable => ("STORAGE_UNAVAILABLE", Unavailable, "catalog"),
+    // Governance (spec 03-08): domain catalog.governance.
+    GovernanceNotSupported => ("GOVERNANCE_NOT_SUPPORTED", FailedPrecondition, "catalog.governance"),
+    VersioningNotSupported => ("VERSIONING_NOT_SUPPORTED", FailedPrecondition, "catalog.governance"),
+    InvalidTransition => ("INVALID_TRANSITION", FailedPrecondition, "catalog.governance"),
+    LifecycleFieldReadOnly => ("LIFECYCLE_FIELD_READ_ONLY", InvalidArgument, "catalog.governance"),
+    GovernanceValidationFailed => ("GOVERNANCE_VALIDATION_FAILED", InvalidArgument, "catalog.governance"),
+    OwnerRequired => ("OWNER_REQUIRED", FailedPrecondition, "catalog.governance"),
+    ApprovalFieldsRequired => ("APPROVAL_FIELDS_REQUIRED", FailedPrecondition, "catalog.governance"),
+    AssetHasBindings => ("ASSET_HAS_BINDINGS", FailedPrecondition, "catalog.governance"),
+    VersionBound => ("VERSION_BOUND", FailedPrecondition, "catalog.governance"),
+    SignatureUnverified => ("SIGNATURE_UNVERIFIED", FailedPrecondition, "catalog.governance"),
+    PolicyDenied => ("POLICY_DENIED", PermissionDenied, "catalog.governance"),
+    ConcurrentModification => ("CONCURRENT_MODIFICATION", Aborted, "catalog.governance"),
+    VersionNotFound => ("VERSION_NOT_FOUND", NotFound, "catalog.governance"),
+    BindingNotFound => ("BINDING_NOT_FOUND", NotFound, "catalog.governance"),
+    VersionLabelConflict => ("VERSION_LABEL_CONFLICT", AlreadyExists, "catalog.governance"),
+    InvalidVersionLabel => ("INVALID_VERSION_LABEL", InvalidArgument, "catalog.governance"),
+    AliasReserved => ("ALIAS_RESERVED", InvalidArgument, "catalog.governance"),
+    UnknownEnvironment => ("UNKNOWN_ENVIRONMENT", InvalidArgument, "catalog.governance"),
+    PromotionRequiresApproved => ("PROMOTION_REQUIRES_APPROVED", FailedPrecondition, "catalog.governance"),
+    DeprecatedBindNotAllowed => ("DEPRECATED_BIND_NOT_ALLOWED", FailedPrecondition, "catalog.governance"),
+    ArchivedNotBindable => ("ARCHIVED_NOT_BINDABLE", FailedPrecondition, "catalog.governance"),
+    AssetArchived => ("ASSET_ARCHIVED", FailedPrecondition, "catalog.governance"),
+    BrokenReferences => ("BROKEN_REFERENCES", FailedPrecondition, "catalog.governance"),
+    ValidationFailed => ("VALIDATION_FAILED", FailedPrecondition, "catalog.governance"),
+    AlreadyBound => ("ALREADY_BOUND", FailedPrecondition, "catalog.governance"),
+    PromotionSourceMismatch => ("PROMOTION_SOURCE_MISMATCH", FailedPrecondition, "catalog.governance"),
+    RollbackTargetNotPreviouslyBound => ("ROLLBACK_TARGET_NOT_PREVIOUSLY_BOUND", FailedPrecondition, "catalog.governance"),
+    ApprovalNotFound => ("APPROVAL_NOT_FOUND", NotFound, "catalog.governance"),
+    ApprovalNotPending => ("APPROVAL_NOT_PENDING", FailedPrecondition, "catalog.governance"),
+    SelfApprovalForbidden => ("SELF_APPROVAL_FORBIDDEN", PermissionDenied, "catalog.governance"),
+    ApproverRoleRequired => ("APPROVER_ROLE_REQUIRED", PermissionDenied, "catalog.governance"),
+    CancelNotAllowed => ("CANCEL_NOT_ALLOWED", PermissionDenied, "catalog.governance"),
+    DuplicateDecision => ("DUPLICATE_DECISION", AlreadyExists, "catalog.governance"),
+    CommentRequired => ("COMMENT_REQUIRED", InvalidArgument, "catalog.governance"),
+    PolicyConfigInvalid => ("POLICY_CONFIG_INVALID", FailedPrecondition, "catalog.governance"),
+    GovernanceConfigInvalid => ("GOVERNANCE_CONFIG_INVALID", FailedPrecondition, "catalog.governance"),
+    AuditEventNotFound => ("AUDIT_EVENT_NOT_FOUND", NotFound, "catalog.governance"),
     Internal => ("INTERNAL", Internal, "catalog"),
 }
 
@@ -97,6 +135,17 @@ pub struct FieldViolation {
     /// Dot-path of the field.
     pub field: String,
     /// What is wrong with it.
+    pub description: String,
+}
+
+/// A precondition that does not hold, for google.rpc.PreconditionFailure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreconditionViolation {
+    /// Violation type, e.g. GOVERNANCE_FIELD.
+    pub kind: String,
+    /// What it is about, e.g. owner.principal.
+    pub subject: String,
+    /// How it fails.
     pub description: String,
 }
 
@@ -111,6 +160,8 @@ pub struct Error {
     pub metadata: BTreeMap<String, String>,
     /// Field violations, for google.rpc.BadRequest.
     pub violations: Vec<FieldViolation>,
+    /// Failed preconditions, for google.rpc.PreconditionFailure.
+    pub preconditions: Vec<PreconditionViolation>,
     /// Detail for the server log only; never sent to the caller.
     pub detail: Option<String>,
 }
@@ -123,6 +174,7 @@ impl Error {
             message: message.into(),
             metadata: BTreeMap::new(),
             violations: Vec::new(),
+            preconditions: Vec::new(),
             detail: None,
         }
     }
@@ -137,6 +189,21 @@ impl Error {
     pub fn violation(mut self, field: impl Into<String>, description: impl Into<String>) -> Self {
         self.violations.push(FieldViolation {
             field: field.into(),
+            description: description.into(),
+        });
+        self
+    }
+
+    /// Adds a failed precondition.
+    pub fn precondition(
+        mut self,
+        kind: impl Into<String>,
+        subject: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        self.preconditions.push(PreconditionViolation {
+            kind: kind.into(),
+            subject: subject.into(),
             description: description.into(),
         });
         self

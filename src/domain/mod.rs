@@ -5,6 +5,7 @@ pub mod action;
 pub mod asset;
 pub mod error;
 pub mod filter;
+pub mod governance;
 pub mod paging;
 pub mod plugin;
 pub mod source;

@@ -49,6 +49,13 @@ pub fn status(error: Error, correlation_id: &str) -> Status {
     for violation in &error.violations {
         details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
     }
+    for violation in &error.preconditions {
+        details.add_precondition_failure_violation(
+            violation.kind.clone(),
+            violation.subject.clone(),
+            violation.description.clone(),
+        );
+    }
     Status::with_error_details(code(error.reason.class()), error.message, details)
 }
 
