@@ -30,8 +30,17 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/catalog_descriptor.bin"));
 
-    /// catalog.v1alpha1
+    /// catalog.v1alpha1 and catalog.governance.v1alpha1
     pub mod catalog {
+        /// catalog.governance
+        pub mod governance {
+            /// catalog.governance.v1alpha1
+            pub mod v1alpha1 {
+                #![allow(missing_docs, clippy::all)]
+                tonic::include_proto!("catalog.governance.v1alpha1");
+            }
+        }
+
         /// catalog.v1alpha1
         pub mod v1alpha1 {
             #![allow(missing_docs, clippy::all)]

@@ -9,16 +9,30 @@ use sqlx::AnyPool;
 
 use super::Dialect;
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "catalog",
-    include_str!("../../migrations/sqlite/0001_catalog.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "catalog",
-    include_str!("../../migrations/postgres/0001_catalog.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../../migrations/sqlite/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "governance",
+        include_str!("../../migrations/sqlite/0002_governance.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../../migrations/postgres/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "governance",
+        include_str!("../../migrations/postgres/0002_governance.sql"),
+    ),
+];
 
 /// Applies every pending migration of the dialect.
 pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), sqlx::migrate::MigrateError> {

@@ -229,6 +229,7 @@ pub fn asset(view: &AssetView) -> pb::AssetResource {
             }),
         }),
         spec: r.record.as_object().map(to_struct),
+        governance: None,
         status: Some(pb::AssetStatus {
             lifecycle: Some(pb::LifecycleStatus {
                 phase: view.lifecycle_state.clone(),
