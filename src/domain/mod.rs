@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod asset;
+pub mod audit;
 pub mod error;
 pub mod filter;
 pub mod governance;

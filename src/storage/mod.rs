@@ -8,6 +8,7 @@
 //! database: per-plugin advisory locks serialize their syncs, and writes are
 //! idempotent, so a replica that arrives second changes nothing.
 
+pub mod governance;
 mod migrate;
 mod query;
 
