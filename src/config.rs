@@ -62,6 +62,23 @@ pub struct ServerConfig {
     #[arg(long, env = "CATALOG_RECONCILE_SECONDS", default_value_t = 5)]
     pub reconcile_seconds: u64,
 
+    /// Governance settings file (environments, vocabularies, lifecycle
+    /// table changes, trusted sources, versioning; spec 12 §2). Default:
+    /// built-in settings.
+    #[arg(long, env = "CATALOG_GOVERNANCE_CONFIG")]
+    pub governance_config: Option<PathBuf>,
+
+    /// ApprovalPolicies file (spec 07), reloaded when it changes; an invalid
+    /// new version is refused and the previous policy stays in force.
+    /// `builtin` means the built-in default policy (approval gates on the
+    /// default transitions only). Defaults to the project's sample policies.
+    #[arg(
+        long,
+        env = "CATALOG_APPROVAL_POLICIES",
+        default_value = "samples/approval-policies.yaml"
+    )]
+    pub approval_policies: String,
+
     /// Seconds to keep retrying an unreachable database at start-up.
     #[arg(long, env = "CATALOG_DB_CONNECT_TIMEOUT_SECONDS", default_value_t = 60)]
     pub db_connect_timeout_seconds: u64,

@@ -17,6 +17,7 @@
 pub mod catalog;
 pub mod config;
 pub mod domain;
+pub mod governance;
 pub mod plugins;
 pub mod server;
 pub mod sources;

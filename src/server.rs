@@ -13,18 +13,25 @@ use tonic_health::ServingStatus;
 
 use crate::catalog::Catalog;
 use crate::config::ServerConfig;
+use crate::governance::{Governance, Settings};
 use crate::plugins::Registry;
+use crate::proto::catalog::governance::v1alpha1 as gpb;
 use crate::proto::catalog::v1alpha1 as pb;
 use crate::sources::engine::{Engine, EngineSettings};
 use crate::storage::{OpenError, Store};
 use crate::telemetry::CorrelationLayer;
-use crate::transport::grpc::{assets::AssetApi, plugins::PluginApi, sources::SourceApi};
+use crate::transport::grpc::{
+    assets::AssetApi, governance::GovernanceApi, plugins::PluginApi, sources::SourceApi,
+};
 
 /// Fully qualified names of the served API services (health reports each).
 pub const SERVICES: &[&str] = &[
     "catalog.v1alpha1.PluginService",
     "catalog.v1alpha1.AssetService",
     "catalog.v1alpha1.SourceService",
+    "catalog.governance.v1alpha1.GovernanceService",
+    "catalog.governance.v1alpha1.ApprovalService",
+    "catalog.governance.v1alpha1.AuditService",
 ];
 
 /// Why the server could not start; each maps to the exit code of spec 12.
@@ -63,6 +70,8 @@ pub struct RunningServer {
     handle: tokio::task::JoinHandle<()>,
     /// The application layer, for tests and embedding.
     pub catalog: Catalog,
+    /// The governance service, for tests and embedding.
+    pub governance: Governance,
 }
 
 impl RunningServer {
@@ -129,6 +138,8 @@ pub async fn start(
     for warning in warnings {
         tracing::warn!(warning = %warning, "sources configuration");
     }
+    let settings = governance_settings(&config)?;
+    let governance = Governance::new(store.clone(), registry.clone(), settings);
     let catalog = Catalog::new(registry, store.clone(), engine.clone());
 
     let listener = match listener {
@@ -175,10 +186,25 @@ pub async fn start(
         ))
         .add_service(pb::source_service_server::SourceServiceServer::new(
             SourceApi::new(catalog.clone(), addr.ip().is_loopback()),
+        ))
+        .add_service(gpb::governance_service_server::GovernanceServiceServer::new(
+            GovernanceApi::new(governance.clone()),
+        ))
+        .add_service(gpb::approval_service_server::ApprovalServiceServer::new(
+            GovernanceApi::new(governance.clone()),
+        ))
+        .add_service(gpb::audit_service_server::AuditServiceServer::new(
+            GovernanceApi::new(governance.clone()),
         ));
 
+    crate::governance::settings::watch(
+        governance.clone(),
+        Arc::default(),
+        Duration::from_secs(2),
+    );
     let background = tokio::spawn(sync_loop(
         engine.clone(),
+        governance.clone(),
         health,
         shutdown_rx.clone(),
         Duration::from_secs(config.reconcile_seconds.max(1)),
@@ -207,6 +233,27 @@ pub async fn start(
         shutdown: shutdown_tx,
         handle,
         catalog,
+        governance,
+    })
+}
+
+/// Governance settings from their files; an invalid file stops start-up.
+fn governance_settings(config: &ServerConfig) -> Result<Settings, StartError> {
+    let policies = match config.approval_policies.trim() {
+        "" | "builtin" => None,
+        path => Some(PathBuf::from(path)),
+    };
+    Settings::load(config.governance_config.as_deref(), policies.as_deref()).map_err(|e| {
+        let details: Vec<String> = e
+            .violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect();
+        StartError::Config(if details.is_empty() {
+            e.message
+        } else {
+            format!("{} ({})", e.message, details.join("; "))
+        })
     })
 }
 
@@ -230,11 +277,16 @@ async fn terminate_signal() {
 /// for every enabled source.
 async fn sync_loop(
     engine: Arc<Engine>,
+    governance: Governance,
     health: tonic_health::server::HealthReporter,
     mut stop: watch::Receiver<bool>,
     every: Duration,
 ) {
+    // Records already in the database from before governance existed are
+    // backfilled; what the first sync discovers is ingested.
+    reconcile_governance(&governance, "system:backfill").await;
     let failed = engine.reconcile().await;
+    reconcile_governance(&governance, "system:ingest").await;
     let total = engine
         .effective_sources(None)
         .await
@@ -247,6 +299,8 @@ async fn sync_loop(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
+    tokio::spawn(follow_catalog(governance.clone(), stop.clone()));
+    tokio::spawn(expire_approvals(governance.clone(), stop.clone()));
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -274,6 +328,43 @@ pub async fn run(config: ServerConfig) -> i32 {
             tracing::error!(error = %error, "catalog server cannot start");
             eprintln!("catalog-server: {error}");
             error.exit_code()
+        }
+    }
+}
+
+async fn reconcile_governance(governance: &Governance, actor: &str) {
+    if let Err(e) = governance.reconcile(actor).await {
+        tracing::error!(error = %e, "could not bring the governance overlay up to date; retrying later");
+    }
+}
+
+/// Brings the governance overlay up to date whenever the live catalog
+/// changes (syncs, source actions, other replicas).
+async fn follow_catalog(governance: Governance, mut stop: watch::Receiver<bool>) {
+    let mut seen = governance.store().generation();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let now = governance.store().generation();
+        if now != seen {
+            seen = now;
+            reconcile_governance(&governance, "system:ingest").await;
+        }
+    }
+}
+
+/// Expires overdue approval requests every minute (reads and decisions
+/// also expire them on the spot).
+async fn expire_approvals(governance: Governance, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        if let Err(e) = governance.expire_overdue().await {
+            tracing::warn!(error = %e, "approval expiry sweep failed");
         }
     }
 }

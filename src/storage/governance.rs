@@ -90,6 +90,37 @@ pub struct OverlayRow {
     pub updated_by: Option<String>,
 }
 
+/// A live record the overlay has not caught up with.
+#[derive(Debug, Clone)]
+pub struct BacklogItem {
+    /// Plugin.
+    pub plugin: String,
+    /// Kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Asset uid.
+    pub asset_uid: String,
+    /// Effective source.
+    pub source_id: String,
+    /// Content digest of the record.
+    pub content_digest: String,
+    /// Source revision of the record.
+    pub revision_id: String,
+    /// The record.
+    pub record: Value,
+    /// Its provenance.
+    pub provenance: Value,
+    /// Its references.
+    pub refs: Value,
+    /// Digest the overlay last recorded.
+    pub overlay_digest: Option<String>,
+    /// Revision the overlay last recorded.
+    pub overlay_revision: Option<String>,
+    /// Whether an overlay row exists.
+    pub has_overlay: bool,
+}
+
 /// One version row.
 #[derive(Debug, Clone)]
 pub struct VersionRow {
@@ -608,21 +639,25 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Effective records whose overlay is missing or behind their content:
-    /// (plugin, kind, name, uid, current digest in overlay or None when no
-    /// overlay). At most `limit`.
+    /// Effective records whose overlay is missing or behind their content,
+    /// at most `limit`, with what the overlay needs from them.
     pub async fn governance_backlog(
         &self,
         conn: &mut AnyConnection,
         limit: u32,
-    ) -> Result<Vec<(String, String, String, String, Option<String>, bool)>> {
+    ) -> Result<Vec<BacklogItem>> {
+        let d = self.dialect;
         let sql = format!(
-            "SELECT r.plugin, r.kind, r.name, r.asset_uid, g.current_content_digest, \
+            "SELECT r.plugin, r.kind, r.name, r.asset_uid, r.source_id, r.content_digest, r.revision_id, \
+             {} AS record, {} AS provenance, {} AS refs, g.current_content_digest, g.current_revision_id, \
              CASE WHEN g.asset_uid IS NULL THEN 0 ELSE 1 END AS has_overlay \
              FROM catalog_records r LEFT JOIN asset_governance g ON g.plugin = r.plugin AND g.kind = r.kind AND g.name = r.name \
              WHERE r.is_effective = TRUE AND (g.asset_uid IS NULL OR g.current_content_digest IS NULL \
-               OR g.current_content_digest <> r.content_digest OR g.source_missing_since IS NOT NULL) \
-             ORDER BY r.plugin, r.kind, r.name LIMIT {limit}"
+               OR g.current_content_digest <> r.content_digest) \
+             ORDER BY r.plugin, r.kind, r.name LIMIT {limit}",
+            d.json_out("r.record"),
+            d.json_out("r.provenance"),
+            d.json_out("r.refs"),
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .fetch_all(conn)
@@ -630,16 +665,107 @@ impl Store {
             .map_err(Error::storage)?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    text(r, "plugin")?,
-                    text(r, "kind")?,
-                    text(r, "name")?,
-                    text(r, "asset_uid")?,
-                    opt(r, "current_content_digest")?,
-                    int(r, "has_overlay")? == 1,
-                ))
+                Ok(BacklogItem {
+                    plugin: text(r, "plugin")?,
+                    kind: text(r, "kind")?,
+                    name: text(r, "name")?,
+                    asset_uid: text(r, "asset_uid")?,
+                    source_id: text(r, "source_id")?,
+                    content_digest: text(r, "content_digest")?,
+                    revision_id: text(r, "revision_id")?,
+                    record: json(r, "record")?,
+                    provenance: json(r, "provenance")?,
+                    refs: json(r, "refs")?,
+                    overlay_digest: opt(r, "current_content_digest")?,
+                    overlay_revision: opt(r, "current_revision_id")?,
+                    has_overlay: int(r, "has_overlay")? == 1,
+                })
             })
             .collect()
+    }
+
+    /// Lifecycle state of each existing effective key among `keys`
+    /// (plugin, kind, name); a key absent from the answer does not exist.
+    pub async fn reference_states(
+        &self,
+        conn: &mut AnyConnection,
+        keys: &[(String, String, String)],
+    ) -> Result<BTreeMap<(String, String, String), State>> {
+        let mut out = BTreeMap::new();
+        for chunk in keys.chunks(100) {
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(r.plugin = ${} AND r.kind = ${} AND r.name = ${})",
+                        i * 3 + 1,
+                        i * 3 + 2,
+                        i * 3 + 3
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "SELECT r.plugin, r.kind, r.name, COALESCE(g.lifecycle_state, 'draft') AS state FROM catalog_records r \
+                 LEFT JOIN asset_governance g ON g.plugin = r.plugin AND g.kind = r.kind AND g.name = r.name \
+                 WHERE r.is_effective = TRUE AND ({})",
+                tuples.join(" OR ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (p, k, n) in chunk {
+                query = query.bind(p.clone()).bind(k.clone()).bind(n.clone());
+            }
+            for row in query.fetch_all(&mut *conn).await.map_err(Error::storage)? {
+                out.insert(
+                    (text(&row, "plugin")?, text(&row, "kind")?, text(&row, "name")?),
+                    state(&text(&row, "state")?)?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The live record of a key, if any: (record, digest, revision,
+    /// provenance, refs, source id, validation errors).
+    pub async fn live_record(
+        &self,
+        conn: &mut AnyConnection,
+        plugin: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<BacklogItem>> {
+        let d = self.dialect;
+        let sql = format!(
+            "SELECT r.plugin, r.kind, r.name, r.asset_uid, r.source_id, r.content_digest, r.revision_id, \
+             {} AS record, {} AS provenance, {} AS refs FROM catalog_records r \
+             WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.is_effective = TRUE",
+            d.json_out("r.record"),
+            d.json_out("r.provenance"),
+            d.json_out("r.refs"),
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(plugin)
+            .bind(kind)
+            .bind(name)
+            .fetch_optional(conn)
+            .await
+            .map_err(Error::storage)?;
+        row.map(|r| {
+            Ok(BacklogItem {
+                plugin: text(&r, "plugin")?,
+                kind: text(&r, "kind")?,
+                name: text(&r, "name")?,
+                asset_uid: text(&r, "asset_uid")?,
+                source_id: text(&r, "source_id")?,
+                content_digest: text(&r, "content_digest")?,
+                revision_id: text(&r, "revision_id")?,
+                record: json(&r, "record")?,
+                provenance: json(&r, "provenance")?,
+                refs: json(&r, "refs")?,
+                overlay_digest: None,
+                overlay_revision: None,
+                has_overlay: false,
+            })
+        })
+        .transpose()
     }
 
     /// Lists overlays with governance filters, ordered by (plugin, kind, name).

@@ -4,6 +4,9 @@
 
 pub mod assets;
 pub mod convert;
+pub mod governance;
+pub mod governance_config;
+pub mod governance_convert;
 pub mod plugins;
 pub mod sources;
 
