@@ -163,7 +163,7 @@ pub struct Error {
     /// Failed preconditions, for google.rpc.PreconditionFailure.
     pub preconditions: Vec<PreconditionViolation>,
     /// Detail for the server log only; never sent to the caller.
-    pub detail: Option<String>,
+    pub detail: Option<Box<str>>,
 }
 
 impl Error {
@@ -215,7 +215,7 @@ impl Error {
             Reason::Internal,
             "internal error; the server log has the detail",
         );
-        error.detail = Some(detail.to_string());
+        error.detail = Some(detail.to_string().into());
         error
     }
 
@@ -225,7 +225,7 @@ impl Error {
             Reason::StorageUnavailable,
             "the catalog database is unavailable; retry later",
         );
-        error.detail = Some(detail.to_string());
+        error.detail = Some(detail.to_string().into());
         error
     }
 }

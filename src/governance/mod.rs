@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::domain::audit::{micros, AuditEvent, Outcome};
-use crate::domain::{Error, Reason, Result, StatusClass};
+use crate::domain::error::StatusClass;
+use crate::domain::{Error, Reason, Result};
 use crate::plugins::Registry;
 use crate::storage::governance::{OverlayRow, Tx};
 use crate::storage::Store;

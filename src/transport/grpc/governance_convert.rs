@@ -116,20 +116,27 @@ pub fn patch(g: Option<&pb::GovernanceMetadata>, mask: Option<&FieldMask>) -> Va
         let camel: Vec<String> = path.split('.').map(lower_camel).collect();
         let pointer = format!("/{}", camel.join("/"));
         let value = full.pointer(&pointer).cloned().unwrap_or(Value::Null);
-        let mut cursor = &mut out;
-        for (i, part) in camel.iter().enumerate() {
-            let map = cursor.as_object_mut().expect("patch nodes are objects");
-            if i + 1 == camel.len() {
-                map.insert(part.clone(), value.clone());
-            } else {
-                cursor = map.entry(part.clone()).or_insert_with(|| json!({}));
-                if !cursor.is_object() {
-                    *cursor = json!({});
-                }
-            }
-        }
+        insert_path(&mut out, &camel, value);
     }
     out
+}
+
+/// Sets `value` at `path` inside nested objects, creating them.
+fn insert_path(node: &mut Value, path: &[String], value: Value) {
+    if !node.is_object() {
+        *node = json!({});
+    }
+    let map = node.as_object_mut().expect("made an object above");
+    match path {
+        [] => {}
+        [last] => {
+            map.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let child = map.entry(first.clone()).or_insert_with(|| json!({}));
+            insert_path(child, rest, value);
+        }
+    }
 }
 
 fn lower_camel(part: &str) -> String {
