@@ -71,6 +71,26 @@ pub fn correlation<T>(request: &tonic::Request<T>) -> String {
         .unwrap_or_default()
 }
 
+/// The authenticated caller of a request, as the governance rules see
+/// it. The auth layer has already refused calls without a valid token, so
+/// a missing principal means the layer is not installed: refuse.
+pub fn caller<T>(request: &tonic::Request<T>) -> crate::domain::Result<crate::governance::Caller> {
+    let principal = request
+        .extensions()
+        .get::<crate::auth::Principal>()
+        .ok_or_else(|| {
+            Error::new(
+                crate::domain::Reason::Unauthenticated,
+                "this call needs a bearer token (authorization: Bearer <JWT>)",
+            )
+        })?;
+    Ok(crate::governance::Caller {
+        principal: principal.subject.clone(),
+        roles: principal.effective_roles().into_iter().collect(),
+        correlation_id: correlation(request),
+    })
+}
+
 /// Runs a handler body and maps its error.
 #[macro_export]
 macro_rules! respond {
