@@ -1,6 +1,7 @@
-//! The composition root: builds the registry, store, sync engine and
-//! services, serves them on one listener with health and reflection, keeps
-//! sources in sync in the background and shuts down cleanly on SIGTERM.
+//! The composition root: builds the identity set-up, registry, store, sync
+//! engine and services, serves them on one listener with health and
+//! reflection behind the auth layer, keeps sources in sync in the
+//! background and shuts down cleanly on SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
 
+use crate::auth::{AuthLayer, DevCredentials, LogRefusals};
 use crate::catalog::Catalog;
 use crate::config::ServerConfig;
 use crate::plugins::Registry;
@@ -63,6 +65,8 @@ pub struct RunningServer {
     handle: tokio::task::JoinHandle<()>,
     /// The application layer, for tests and embedding.
     pub catalog: Catalog,
+    /// Where the local development tokens are, when the server made them.
+    pub dev_credentials: Option<DevCredentials>,
 }
 
 impl RunningServer {
@@ -83,6 +87,16 @@ pub async fn start(
     config: ServerConfig,
     listener: Option<TcpListener>,
 ) -> Result<RunningServer, StartError> {
+    // Identity first: a listener that would be open to anyone fails before
+    // the database is touched.
+    let listen_ip = match &listener {
+        Some(l) => l
+            .local_addr()
+            .map_err(|e| StartError::Listen(e.to_string()))?
+            .ip(),
+        None => config.listen.ip(),
+    };
+    let identity = crate::auth::configure(&config, listen_ip).map_err(StartError::Config)?;
     let registry =
         Registry::load(config.plugins_dir.as_deref()).map_err(|e| StartError::Config(e.message))?;
     let store = Store::open(
@@ -141,7 +155,7 @@ pub async fn start(
         .local_addr()
         .map_err(|e| StartError::Listen(e.to_string()))?;
     if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening beyond loopback without TLS; source actions that change the catalog are refused on this listener");
+        tracing::warn!(%addr, "listening beyond loopback without TLS: bearer tokens cross the network in clear text unless a proxy terminates TLS");
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -162,8 +176,14 @@ pub async fn start(
         .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Layers added first wrap the ones added later: correlation runs
+    // first, so refusals already carry the request's correlation id.
     let router = tonic::transport::Server::builder()
         .layer(CorrelationLayer)
+        .layer(AuthLayer::new(
+            identity.authenticator.clone(),
+            Arc::new(LogRefusals),
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -174,7 +194,7 @@ pub async fn start(
             AssetApi::new(catalog.clone()),
         ))
         .add_service(pb::source_service_server::SourceServiceServer::new(
-            SourceApi::new(catalog.clone(), addr.ip().is_loopback()),
+            SourceApi::new(catalog.clone()),
         ));
 
     let background = tokio::spawn(sync_loop(
@@ -207,6 +227,7 @@ pub async fn start(
         shutdown: shutdown_tx,
         handle,
         catalog,
+        dev_credentials: identity.dev_credentials,
     })
 }
 
