@@ -2,8 +2,10 @@
 //! environment equivalent (a flag wins over its variable), and
 //! `catalog-server --help` documents them all.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::Parser;
 
@@ -82,4 +84,135 @@ pub struct ServerConfig {
     /// Seconds to keep retrying an unreachable database at start-up.
     #[arg(long, env = "CATALOG_DB_CONNECT_TIMEOUT_SECONDS", default_value_t = 60)]
     pub db_connect_timeout_seconds: u64,
+
+    /// Shared secret for HS256 bearer tokens. Prefer the variable or
+    /// CATALOG_JWT_SECRET_FILE: command lines are visible to other users.
+    /// With no secret and no key, a loopback server generates local
+    /// development credentials in the data directory and any other
+    /// listener refuses to start.
+    #[arg(
+        long,
+        env = "CATALOG_JWT_SECRET",
+        hide_env_values = true,
+        help_heading = "Authentication"
+    )]
+    pub jwt_secret: Option<Secret>,
+
+    /// File holding the HS256 secret (surrounding whitespace ignored).
+    #[arg(long, env = "CATALOG_JWT_SECRET_FILE", help_heading = "Authentication")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// PEM public key for RS256 tokens, or ES256 when the key is EC (P-256).
+    #[arg(
+        long,
+        env = "CATALOG_JWT_PUBLIC_KEY_PATH",
+        help_heading = "Authentication"
+    )]
+    pub jwt_public_key_path: Option<PathBuf>,
+
+    /// When set, tokens must carry this `iss`.
+    #[arg(long, env = "CATALOG_JWT_ISSUER", help_heading = "Authentication")]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, tokens must list this in `aud`.
+    #[arg(long, env = "CATALOG_JWT_AUDIENCE", help_heading = "Authentication")]
+    pub jwt_audience: Option<String>,
+
+    /// Dot-path of the claim naming the principal; a token without it is
+    /// refused (no fallback to other claims).
+    #[arg(
+        long,
+        env = "CATALOG_JWT_PRINCIPAL_CLAIM",
+        default_value = "sub",
+        help_heading = "Authentication"
+    )]
+    pub jwt_principal_claim: String,
+
+    /// Dot-path of the roles claim (e.g. realm_access.roles); an array or a
+    /// space- or comma-separated string.
+    #[arg(
+        long,
+        env = "CATALOG_JWT_ROLE_CLAIM",
+        default_value = "roles",
+        help_heading = "Authentication"
+    )]
+    pub jwt_role_claim: String,
+
+    /// Role claim values to roles: claimValue=role,... (case-insensitive;
+    /// e.g. catalog-operator=operator). Unmapped values are kept as they are.
+    #[arg(long, env = "CATALOG_JWT_ROLE_MAP", help_heading = "Authentication")]
+    pub jwt_role_map: Option<String>,
+
+    /// Legacy shortcut for CATALOG_JWT_ROLE_MAP=<value>=operator.
+    #[arg(
+        long,
+        env = "CATALOG_JWT_OPERATOR_VALUE",
+        help_heading = "Authentication"
+    )]
+    pub jwt_operator_value: Option<String>,
+
+    /// Calls without a token run as principal `anonymous` with role viewer
+    /// instead of being refused. A token that is present but invalid is
+    /// still refused.
+    #[arg(
+        long,
+        env = "CATALOG_ALLOW_ANONYMOUS_READ",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Authentication"
+    )]
+    pub allow_anonymous_read: bool,
+}
+
+/// A configuration value that must not appear in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if value.trim().is_empty() {
+            return Err("the secret is empty".into());
+        }
+        Ok(Secret(value.to_string()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let config =
+            ServerConfig::parse_from(["catalog-server", "--jwt-secret", "hunter2-but-longer"]);
+        assert_eq!(
+            config.jwt_secret.as_ref().map(Secret::expose),
+            Some("hunter2-but-longer")
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(ServerConfig::try_parse_from(["catalog-server", "--jwt-secret", " "]).is_err());
+    }
+
+    #[test]
+    fn auth_defaults() {
+        let config = ServerConfig::parse_from(["catalog-server"]);
+        assert_eq!(config.jwt_principal_claim, "sub");
+        assert_eq!(config.jwt_role_claim, "roles");
+        assert!(!config.allow_anonymous_read);
+        let open = ServerConfig::parse_from(["catalog-server", "--allow-anonymous-read"]);
+        assert!(open.allow_anonymous_read);
+    }
 }

@@ -11,9 +11,11 @@
 //!   data files into records with provenance.
 //! - [`storage`] persists records and source state in SQLite or PostgreSQL.
 //! - [`catalog`] is the application layer the transports call.
+//! - [`auth`] verifies bearer tokens and enforces the role each RPC needs.
 //! - [`transport`] serves the gRPC API and maps errors to google.rpc.Status.
 //! - [`server`] wires everything together behind one listener.
 
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod domain;

@@ -1,6 +1,7 @@
-//! The composition root: builds the registry, store, sync engine and
-//! services, serves them on one listener with health and reflection, keeps
-//! sources in sync in the background and shuts down cleanly on SIGTERM.
+//! The composition root: builds the identity set-up, registry, store, sync
+//! engine and services, serves them on one listener with health and
+//! reflection behind the auth layer, keeps sources in sync in the
+//! background and shuts down cleanly on SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
 
+use crate::auth::{AuthLayer, DevCredentials, LogRefusals, Refusal, RefusalSink};
 use crate::catalog::Catalog;
 use crate::config::ServerConfig;
 use crate::governance::{Governance, Settings};
@@ -72,6 +74,8 @@ pub struct RunningServer {
     pub catalog: Catalog,
     /// The governance service, for tests and embedding.
     pub governance: Governance,
+    /// Where the local development tokens are, when the server made them.
+    pub dev_credentials: Option<DevCredentials>,
 }
 
 impl RunningServer {
@@ -92,6 +96,16 @@ pub async fn start(
     config: ServerConfig,
     listener: Option<TcpListener>,
 ) -> Result<RunningServer, StartError> {
+    // Identity first: a listener that would be open to anyone fails before
+    // the database is touched.
+    let listen_ip = match &listener {
+        Some(l) => l
+            .local_addr()
+            .map_err(|e| StartError::Listen(e.to_string()))?
+            .ip(),
+        None => config.listen.ip(),
+    };
+    let identity = crate::auth::configure(&config, listen_ip).map_err(StartError::Config)?;
     let registry =
         Registry::load(config.plugins_dir.as_deref()).map_err(|e| StartError::Config(e.message))?;
     let store = Store::open(
@@ -152,7 +166,7 @@ pub async fn start(
         .local_addr()
         .map_err(|e| StartError::Listen(e.to_string()))?;
     if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening beyond loopback without TLS; source actions that change the catalog are refused on this listener");
+        tracing::warn!(%addr, "listening beyond loopback without TLS: bearer tokens cross the network in clear text unless a proxy terminates TLS");
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -173,8 +187,16 @@ pub async fn start(
         .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Layers added first wrap the ones added later: correlation runs
+    // first, so refusals already carry the request's correlation id.
     let router = tonic::transport::Server::builder()
         .layer(CorrelationLayer)
+        .layer(AuthLayer::new(
+            identity.authenticator.clone(),
+            Arc::new(AuditRefusals {
+                governance: governance.clone(),
+            }),
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -185,11 +207,13 @@ pub async fn start(
             AssetApi::new(catalog.clone()),
         ))
         .add_service(pb::source_service_server::SourceServiceServer::new(
-            SourceApi::new(catalog.clone(), addr.ip().is_loopback()),
+            SourceApi::new(catalog.clone()),
         ))
-        .add_service(gpb::governance_service_server::GovernanceServiceServer::new(
-            GovernanceApi::new(governance.clone()),
-        ))
+        .add_service(
+            gpb::governance_service_server::GovernanceServiceServer::new(GovernanceApi::new(
+                governance.clone(),
+            )),
+        )
         .add_service(gpb::approval_service_server::ApprovalServiceServer::new(
             GovernanceApi::new(governance.clone()),
         ))
@@ -197,11 +221,7 @@ pub async fn start(
             GovernanceApi::new(governance.clone()),
         ));
 
-    crate::governance::settings::watch(
-        governance.clone(),
-        Arc::default(),
-        Duration::from_secs(2),
-    );
+    crate::governance::settings::watch(governance.clone(), Arc::default(), Duration::from_secs(2));
     let background = tokio::spawn(sync_loop(
         engine.clone(),
         governance.clone(),
@@ -234,6 +254,7 @@ pub async fn start(
         handle,
         catalog,
         governance,
+        dev_credentials: identity.dev_credentials,
     })
 }
 
@@ -366,5 +387,30 @@ async fn expire_approvals(governance: Governance, mut stop: watch::Receiver<bool
         if let Err(e) = governance.expire_overdue().await {
             tracing::warn!(error = %e, "approval expiry sweep failed");
         }
+    }
+}
+
+/// Refusals at the edge go to the log and to the audit trail
+/// (`auth.denied`), never with the token.
+struct AuditRefusals {
+    governance: Governance,
+}
+
+impl RefusalSink for AuditRefusals {
+    fn refused(&self, refusal: Refusal) {
+        LogRefusals.refused(refusal.clone());
+        let governance = self.governance.clone();
+        tokio::spawn(async move {
+            governance
+                .audit_auth_refusal(
+                    &refusal.method,
+                    refusal.principal.as_deref(),
+                    &refusal.roles,
+                    refusal.reason,
+                    &refusal.message,
+                    &refusal.correlation_id,
+                )
+                .await;
+        });
     }
 }

@@ -162,7 +162,8 @@ pub struct Error {
     pub violations: Vec<FieldViolation>,
     /// Failed preconditions, for google.rpc.PreconditionFailure.
     pub preconditions: Vec<PreconditionViolation>,
-    /// Detail for the server log only; never sent to the caller.
+    /// Detail for the server log only; never sent to the caller. Boxed so
+    /// that the error stays under clippy's large-error threshold.
     pub detail: Option<Box<str>>,
 }
 

@@ -12,10 +12,13 @@ use serde_json::{json, Map, Value};
 use super::{event_for, now, object_or_empty, Caller, Governance, Settings};
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::governance::lifecycle::lifecycle_action_target;
-use crate::domain::governance::metadata::{approval_fields_error, missing_for_approval, GovernanceMetadata};
+use crate::domain::governance::metadata::{
+    approval_fields_error, missing_for_approval, GovernanceMetadata,
+};
 use crate::domain::governance::policy::{deny_error, GateContext, GateOutcome};
 use crate::domain::governance::version::{
-    check_bind, initial_manual_state, manual_label, validate_environment, validate_label, BindRequest,
+    check_bind, initial_manual_state, manual_label, validate_environment, validate_label,
+    BindRequest,
 };
 use crate::domain::governance::{State, Warning};
 use crate::domain::{Error, Reason, Result};
@@ -164,7 +167,12 @@ impl Governance {
         let result = self.try_execute(caller, call).await;
         if let Err(error) = &result {
             if !call.dry_run && error.reason != Reason::StorageUnavailable {
-                let mut event = AuditEvent::new(&caller.principal, &caller.roles, &call.action, Outcome::Failed);
+                let mut event = AuditEvent::new(
+                    &caller.principal,
+                    &caller.roles,
+                    &call.action,
+                    Outcome::Failed,
+                );
                 event.correlation_id = caller.correlation_id.clone();
                 event.plugin = call.plugin.clone();
                 event.kind = self
@@ -201,9 +209,19 @@ impl Governance {
         let op = parse(&call.action, &call.params)?;
         let settings = self.settings();
         let mut tx = self.store.begin_write().await?;
-        let overlay = self.locked_overlay(&mut tx, &plugin, &kind, &call.name).await?;
+        let overlay = self
+            .locked_overlay(&mut tx, &plugin, &kind, &call.name)
+            .await?;
         let prepared = self
-            .prepare(&mut tx, &settings, &overlay, &op, &call.action, caller, &call.reason)
+            .prepare(
+                &mut tx,
+                &settings,
+                &overlay,
+                &op,
+                &call.action,
+                caller,
+                &call.reason,
+            )
             .await?;
         let record = self
             .store
@@ -211,20 +229,16 @@ impl Governance {
             .await?;
         let labels = record
             .as_ref()
-            .and_then(|r| r.record.get("labels"))
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
+            .map(|r| record_labels(&r.record))
             .unwrap_or_default();
         let source_type = record
             .as_ref()
             .and_then(|r| r.provenance.pointer("/source/type"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let references_broken = self.references_broken(&mut tx, record.as_ref().map(|r| &r.refs)).await?;
+        let references_broken = self
+            .references_broken(&mut tx, record.as_ref().map(|r| &r.refs))
+            .await?;
         let ctx = GateContext {
             plugin: &plugin,
             kind: &kind,
@@ -253,9 +267,22 @@ impl Governance {
                 remediation,
             } => {
                 if call.dry_run {
-                    return Ok(plan("would-deny", call, &prepared, Some((&rule, gate_index))));
+                    return Ok(plan(
+                        "would-deny",
+                        call,
+                        &prepared,
+                        Some((&rule, gate_index)),
+                    ));
                 }
-                Err(deny_error(&plugin, &kind, &call.name, &call.action, &rule, gate_index, &remediation))
+                Err(deny_error(
+                    &plugin,
+                    &kind,
+                    &call.name,
+                    &call.action,
+                    &rule,
+                    gate_index,
+                    &remediation,
+                ))
             }
             GateOutcome::RequireApproval {
                 requirements,
@@ -302,7 +329,17 @@ impl Governance {
                     return Ok(plan("would-execute", call, &prepared, None));
                 }
                 let (data, event_id) = self
-                    .apply(&mut tx, &settings, caller, &overlay, &call.action, &call.reason, &prepared, &Via::default(), &run_id)
+                    .apply(
+                        &mut tx,
+                        &settings,
+                        caller,
+                        &overlay,
+                        &call.action,
+                        &call.reason,
+                        &prepared,
+                        &Via::default(),
+                        &run_id,
+                    )
                     .await?;
                 tx.commit().await.map_err(Error::storage)?;
                 self.count_success(&call.action, &prepared);
@@ -323,12 +360,20 @@ impl Governance {
     pub(super) fn count_success(&self, action: &str, prepared: &Prepared) {
         match &prepared.effect {
             Effect::Transition { from, to, .. } => {
-                let mut map = self.counters.transitions.lock().unwrap_or_else(|e| e.into_inner());
+                let mut map = self
+                    .counters
+                    .transitions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 *map.entry((from.as_str().into(), to.as_str().into(), "success".into()))
                     .or_default() += 1;
             }
             Effect::Bind { env, .. } | Effect::Unbind { env, .. } => {
-                let mut map = self.counters.promotions.lock().unwrap_or_else(|e| e.into_inner());
+                let mut map = self
+                    .counters
+                    .promotions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 *map.entry((env.clone(), action.to_string(), "success".into()))
                     .or_default() += 1;
             }
@@ -401,8 +446,22 @@ impl Governance {
                 version,
                 replacement,
                 restore,
-            } => self.prepare_transition(tx, settings, overlay, *to, version.as_deref(), replacement.clone(), *restore).await,
-            Op::CreateVersion { label } => self.prepare_version(tx, settings, overlay, label.as_deref()).await,
+            } => {
+                self.prepare_transition(
+                    tx,
+                    settings,
+                    overlay,
+                    *to,
+                    version.as_deref(),
+                    replacement.clone(),
+                    *restore,
+                )
+                .await
+            }
+            Op::CreateVersion { label } => {
+                self.prepare_version(tx, settings, overlay, label.as_deref())
+                    .await
+            }
             Op::Bind {
                 env,
                 version,
@@ -473,7 +532,9 @@ impl Governance {
             Some(selector) => Some(self.find_version(tx, overlay, selector, true).await?),
             None => None,
         };
-        let from = version_row.as_ref().map_or(overlay.lifecycle.state, |v| v.lifecycle.state);
+        let from = version_row
+            .as_ref()
+            .map_or(overlay.lifecycle.state, |v| v.lifecycle.state);
         if restore {
             settings.transitions.check_restore(from, to)?;
         } else {
@@ -489,7 +550,12 @@ impl Governance {
                 &defaults.required_fields_for_approval,
             );
             if !missing.is_empty() {
-                return Err(approval_fields_error(&overlay.plugin, &overlay.kind, &overlay.name, &missing));
+                return Err(approval_fields_error(
+                    &overlay.plugin,
+                    &overlay.kind,
+                    &overlay.name,
+                    &missing,
+                ));
             }
         }
         if to == State::Archived {
@@ -576,7 +642,10 @@ impl Governance {
             overlay.approved_content_digest.as_deref(),
         )?;
         let (labels, sequence) = self.store.version_labels(tx, &overlay.asset_uid).await?;
-        let record_version = record.record.get("version").and_then(super::ingest::version_text);
+        let record_version = record
+            .record
+            .get("version")
+            .and_then(super::ingest::version_text);
         let label = manual_label(label, record_version.as_deref(), &labels, sequence as i32)?;
         validate_label(&label, settings.config.label_format(&overlay.plugin))?;
         let (_, at) = now();
@@ -646,7 +715,9 @@ impl Governance {
                 )
                 .with("environment", from)
             })?;
-            let version = self.find_version(tx, overlay, &bound.version_id, true).await?;
+            let version = self
+                .find_version(tx, overlay, &bound.version_id, true)
+                .await?;
             if let Some(sel) = selector {
                 let chosen = self.find_version(tx, overlay, sel, false).await?;
                 if chosen.version_id != version.version_id {
@@ -675,8 +746,11 @@ impl Governance {
                 })?
         } else {
             let sel = selector.ok_or_else(|| {
-                Error::new(Reason::InvalidParams, format!("{action} needs a version: give versionId (an id, a label or @alias)"))
-                    .violation("params.versionId", "required")
+                Error::new(
+                    Reason::InvalidParams,
+                    format!("{action} needs a version: give versionId (an id, a label or @alias)"),
+                )
+                .violation("params.versionId", "required")
             })?;
             self.find_version(tx, overlay, sel, true).await?
         };
@@ -741,7 +815,12 @@ impl Governance {
     /// Validation errors of a version's record: those of the live record
     /// when the version holds the live content (versions of older content
     /// were valid enough to be served when they were taken).
-    async fn validation_errors(&self, tx: &mut Tx, overlay: &OverlayRow, version: &VersionRow) -> Result<Vec<String>> {
+    async fn validation_errors(
+        &self,
+        tx: &mut Tx,
+        overlay: &OverlayRow,
+        version: &VersionRow,
+    ) -> Result<Vec<String>> {
         if overlay.current_content_digest.as_deref() != Some(version.content_digest.as_str()) {
             return Ok(Vec::new());
         }
@@ -768,8 +847,16 @@ impl Governance {
             .with("versionId", selector)
         };
         let found = match selector.strip_prefix('@') {
-            Some("latest") => self.store.latest_version(tx, &overlay.asset_uid, false).await?,
-            Some("latest-approved") => self.store.latest_version(tx, &overlay.asset_uid, true).await?,
+            Some("latest") => {
+                self.store
+                    .latest_version(tx, &overlay.asset_uid, false)
+                    .await?
+            }
+            Some("latest-approved") => {
+                self.store
+                    .latest_version(tx, &overlay.asset_uid, true)
+                    .await?
+            }
             Some(alias) => {
                 let aliases = self.store.aliases(tx, &overlay.asset_uid).await?;
                 match aliases.get(alias) {
@@ -777,7 +864,11 @@ impl Governance {
                     None => None,
                 }
             }
-            None => self.store.version(tx, &overlay.asset_uid, selector, lock).await?,
+            None => {
+                self.store
+                    .version(tx, &overlay.asset_uid, selector, lock)
+                    .await?
+            }
         };
         found.ok_or_else(not_found)
     }
@@ -833,24 +924,43 @@ impl Governance {
                     changed_by: Some(actor.principal.clone()),
                     changed_at: Some(at.clone()),
                     previous_state: Some(*from),
-                    replacement_ref: if version.is_some() { None } else { replacement_ref.clone() },
+                    replacement_ref: if version.is_some() {
+                        None
+                    } else {
+                        replacement_ref.clone()
+                    },
                     approval_request_id: via.approval_request_id.clone(),
                 };
                 match version {
-                    Some(v) => self.store.update_version_lifecycle(tx, &v.version_id, &lifecycle).await?,
+                    Some(v) => {
+                        self.store
+                            .update_version_lifecycle(tx, &v.version_id, &lifecycle)
+                            .await?
+                    }
                     None => {
                         let approved_digest = (*to == State::Approved)
                             .then(|| overlay.current_content_digest.clone())
                             .flatten();
                         self.store
-                            .update_overlay_lifecycle(tx, &overlay.asset_uid, &lifecycle, approved_digest.as_deref(), &at)
+                            .update_overlay_lifecycle(
+                                tx,
+                                &overlay.asset_uid,
+                                &lifecycle,
+                                approved_digest.as_deref(),
+                                &at,
+                            )
                             .await?;
                     }
                 }
                 if *to == State::Archived {
                     extra_events.extend(
-                        self.cancel_pending_of(tx, overlay, version.as_ref().map(|v| v.version_id.as_str()), &at)
-                            .await?,
+                        self.cancel_pending_of(
+                            tx,
+                            overlay,
+                            version.as_ref().map(|v| v.version_id.as_str()),
+                            &at,
+                        )
+                        .await?,
                     );
                 }
                 event.diff = json!({
@@ -858,8 +968,10 @@ impl Governance {
                     "new": {"lifecycle": {"state": to.as_str()}},
                 });
                 if replacement_ref != old_replacement && version.is_none() {
-                    event.diff["old"]["lifecycle"]["replacementRef"] = old_replacement.unwrap_or(Value::Null);
-                    event.diff["new"]["lifecycle"]["replacementRef"] = replacement_ref.clone().unwrap_or(Value::Null);
+                    event.diff["old"]["lifecycle"]["replacementRef"] =
+                        old_replacement.unwrap_or(Value::Null);
+                    event.diff["new"]["lifecycle"]["replacementRef"] =
+                        replacement_ref.clone().unwrap_or(Value::Null);
                 }
                 json!({
                     "lifecycle": lifecycle_json(&lifecycle),
@@ -877,7 +989,11 @@ impl Governance {
                 json!({"version": {"versionId": row.version_id, "version": row.label, "sequence": row.sequence,
                     "lifecycleState": row.lifecycle.state.as_str(), "contentDigest": row.content_digest}})
             }
-            Effect::Bind { env, version, previous } => {
+            Effect::Bind {
+                env,
+                version,
+                previous,
+            } => {
                 let binding = BindingRow {
                     environment: env.clone(),
                     asset_uid: overlay.asset_uid.clone(),
@@ -888,11 +1004,18 @@ impl Governance {
                     reason: (!reason.is_empty()).then(|| reason.to_string()),
                     approval_request_id: via.approval_request_id.clone(),
                 };
-                self.store.upsert_binding(tx, &overlay.plugin, &overlay.kind, &overlay.name, &binding).await?;
+                self.store
+                    .upsert_binding(tx, &overlay.plugin, &overlay.kind, &overlay.name, &binding)
+                    .await?;
                 self.store
                     .append_binding_history(
                         tx,
-                        (&overlay.asset_uid, &overlay.plugin, &overlay.kind, &overlay.name),
+                        (
+                            &overlay.asset_uid,
+                            &overlay.plugin,
+                            &overlay.kind,
+                            &overlay.name,
+                        ),
                         env,
                         Some(&version.version_id),
                         binding.previous_version_id.as_deref(),
@@ -910,11 +1033,18 @@ impl Governance {
                     "previousVersionId": binding.previous_version_id}})
             }
             Effect::Unbind { env, previous } => {
-                self.store.delete_binding(tx, &overlay.plugin, &overlay.kind, &overlay.name, env).await?;
+                self.store
+                    .delete_binding(tx, &overlay.plugin, &overlay.kind, &overlay.name, env)
+                    .await?;
                 self.store
                     .append_binding_history(
                         tx,
-                        (&overlay.asset_uid, &overlay.plugin, &overlay.kind, &overlay.name),
+                        (
+                            &overlay.asset_uid,
+                            &overlay.plugin,
+                            &overlay.kind,
+                            &overlay.name,
+                        ),
                         env,
                         None,
                         Some(&previous.version_id),
@@ -924,7 +1054,8 @@ impl Governance {
                         &event.event_id,
                     )
                     .await?;
-                event.diff = json!({"old": {"versionId": previous.version_id}, "new": {"versionId": null}});
+                event.diff =
+                    json!({"old": {"versionId": previous.version_id}, "new": {"versionId": null}});
                 json!({"binding": {"environment": env, "versionId": "", "previousVersionId": previous.version_id}})
             }
         };
@@ -946,13 +1077,22 @@ impl Governance {
         at: &str,
     ) -> Result<Vec<AuditEvent>> {
         let mut events = Vec::new();
-        for id in self.store.pending_approvals_of(tx, &overlay.asset_uid, version_id).await? {
+        for id in self
+            .store
+            .pending_approvals_of(tx, &overlay.asset_uid, version_id)
+            .await?
+        {
             if self
                 .store
                 .resolve_approval(tx, &id, "cancelled", "system", at, Some("asset archived"))
                 .await?
             {
-                let mut event = event_for(&Caller::system("system"), "approval.cancel", Outcome::Success, overlay);
+                let mut event = event_for(
+                    &Caller::system("system"),
+                    "approval.cancel",
+                    Outcome::Success,
+                    overlay,
+                );
                 event.approval_request_id = id;
                 event.reason = "asset archived".into();
                 events.push(event);
@@ -977,17 +1117,26 @@ pub(super) fn lifecycle_json(l: &LifecycleRow) -> Value {
 
 fn summary(action: &str, prepared: &Prepared) -> String {
     match &prepared.effect {
-        Effect::Transition { from, to, version, .. } => match version {
+        Effect::Transition {
+            from, to, version, ..
+        } => match version {
             Some(v) => format!("version {} moved from {from} to {to}", v.label),
             None => format!("asset moved from {from} to {to}"),
         },
         Effect::CreateVersion(v) => format!("version {} created ({})", v.label, v.lifecycle.state),
-        Effect::Bind { env, version, .. } => format!("{env} is bound to version {} ({action})", version.label),
+        Effect::Bind { env, version, .. } => {
+            format!("{env} is bound to version {} ({action})", version.label)
+        }
         Effect::Unbind { env, .. } => format!("{env} is no longer bound"),
     }
 }
 
-fn plan(outcome: &str, call: &ActionCall, prepared: &Prepared, denied: Option<(&str, usize)>) -> ActionOutcome {
+fn plan(
+    outcome: &str,
+    call: &ActionCall,
+    prepared: &Prepared,
+    denied: Option<(&str, usize)>,
+) -> ActionOutcome {
     let mut checks = vec![
         PlanCheck {
             name: "subject".into(),
@@ -1035,7 +1184,12 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
     let map = match params {
         Value::Object(map) => map,
         Value::Null => &empty,
-        _ => return Err(Error::new(Reason::InvalidParams, "params must be a JSON object")),
+        _ => {
+            return Err(Error::new(
+                Reason::InvalidParams,
+                "params must be a JSON object",
+            ))
+        }
     };
     let allowed: &[&str] = match action {
         "lifecycle.setState" => &["state", "versionId", "reason"],
@@ -1044,13 +1198,23 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
         "lifecycle.restore" => &["targetState", "versionId", "reason"],
         "version.create" => &["version", "reason"],
         "promotion.bind" => &["environment", "versionId", "allowDeprecated", "reason"],
-        "promotion.promote" => &["toEnv", "fromEnv", "versionId", "latestApproved", "allowDeprecated", "reason"],
+        "promotion.promote" => &[
+            "toEnv",
+            "fromEnv",
+            "versionId",
+            "latestApproved",
+            "allowDeprecated",
+            "reason",
+        ],
         "promotion.rollback" => &["environment", "targetVersionId", "reason"],
         "promotion.unbind" => &["environment", "reason"],
         _ => {
             return Err(Error::new(
                 Reason::UnknownAction,
-                format!("unknown governance action {action:?}; use one of {}", ACTIONS.join(", ")),
+                format!(
+                    "unknown governance action {action:?}; use one of {}",
+                    ACTIONS.join(", ")
+                ),
             )
             .with("action", action))
         }
@@ -1061,7 +1225,10 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
             let e = error.take().unwrap_or_else(|| {
                 Error::new(
                     Reason::InvalidParams,
-                    format!("{action} does not take some of the given params; it takes {}", allowed.join(", ")),
+                    format!(
+                        "{action} does not take some of the given params; it takes {}",
+                        allowed.join(", ")
+                    ),
                 )
             });
             error = Some(e.violation(format!("params.{key}"), "unknown parameter"));
@@ -1075,8 +1242,11 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
-            Some(_) => Err(Error::new(Reason::InvalidParams, format!("params.{key} must be a string"))
-                .violation(format!("params.{key}"), "must be a string")),
+            Some(_) => Err(Error::new(
+                Reason::InvalidParams,
+                format!("params.{key} must be a string"),
+            )
+            .violation(format!("params.{key}"), "must be a string")),
         }
     };
     let flag = |key: &str| -> Result<bool> {
@@ -1084,18 +1254,27 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
             Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
-            Some(_) => Err(Error::new(Reason::InvalidParams, format!("params.{key} must be true or false"))
-                .violation(format!("params.{key}"), "must be a boolean")),
+            Some(_) => Err(Error::new(
+                Reason::InvalidParams,
+                format!("params.{key} must be true or false"),
+            )
+            .violation(format!("params.{key}"), "must be a boolean")),
         }
     };
     let required = |key: &str| -> Result<String> {
         text(key)?.ok_or_else(|| {
-            Error::new(Reason::InvalidParams, format!("{action} needs params.{key}"))
-                .violation(format!("params.{key}"), "required")
+            Error::new(
+                Reason::InvalidParams,
+                format!("{action} needs params.{key}"),
+            )
+            .violation(format!("params.{key}"), "required")
         })
     };
     Ok(match action {
-        "lifecycle.setState" | "lifecycle.deprecate" | "lifecycle.archive" | "lifecycle.restore" => {
+        "lifecycle.setState"
+        | "lifecycle.deprecate"
+        | "lifecycle.archive"
+        | "lifecycle.restore" => {
             let to = lifecycle_action_target(action, params)?;
             let replacement = match map.get("replacementRef") {
                 None | Some(Value::Null) => None,
@@ -1108,7 +1287,9 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
                 restore: action == "lifecycle.restore",
             }
         }
-        "version.create" => Op::CreateVersion { label: text("version")? },
+        "version.create" => Op::CreateVersion {
+            label: text("version")?,
+        },
         "promotion.bind" => Op::Bind {
             env: required("environment")?,
             version: Some(required("versionId")?),
@@ -1118,7 +1299,11 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
             rollback: false,
         },
         "promotion.promote" => {
-            let (from_env, version, latest) = (text("fromEnv")?, text("versionId")?, flag("latestApproved")?);
+            let (from_env, version, latest) = (
+                text("fromEnv")?,
+                text("versionId")?,
+                flag("latestApproved")?,
+            );
             if from_env.is_none() && version.is_none() && !latest {
                 return Err(Error::new(
                     Reason::InvalidParams,
@@ -1219,7 +1404,11 @@ mod tests {
         let e = parse("lifecycle.explode", &json!({})).unwrap_err();
         assert_eq!(e.reason, Reason::UnknownAction);
         assert!(e.message.contains("lifecycle.setState"));
-        let e = parse("promotion.bind", &json!({"environment": "dev", "versionId": "v1", "colour": 1})).unwrap_err();
+        let e = parse(
+            "promotion.bind",
+            &json!({"environment": "dev", "versionId": "v1", "colour": 1}),
+        )
+        .unwrap_err();
         assert_eq!(e.reason, Reason::InvalidParams);
         assert_eq!(e.violations[0].field, "params.colour");
     }
@@ -1227,8 +1416,16 @@ mod tests {
     #[test]
     fn promote_needs_exactly_one_version_source() {
         assert!(parse("promotion.promote", &json!({"toEnv": "stage"})).is_err());
-        assert!(parse("promotion.promote", &json!({"toEnv": "stage", "latestApproved": true, "fromEnv": "dev"})).is_err());
-        let op = parse("promotion.promote", &json!({"toEnv": "stage", "fromEnv": "dev"})).unwrap();
+        assert!(parse(
+            "promotion.promote",
+            &json!({"toEnv": "stage", "latestApproved": true, "fromEnv": "dev"})
+        )
+        .is_err());
+        let op = parse(
+            "promotion.promote",
+            &json!({"toEnv": "stage", "fromEnv": "dev"}),
+        )
+        .unwrap();
         assert!(matches!(op, Op::Bind { ref from_env, .. } if from_env.as_deref() == Some("dev")));
     }
 

@@ -11,8 +11,8 @@ use super::actions::{parse, sorted_roles, ActionCall, Prepared, Via};
 use super::{event_for, now, Caller, Governance};
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::governance::approval::{
-    check_cancel, decide, dedupe_key, expires_at, is_expired, progress, DecisionKind, RecordedDecision,
-    RequestStatus, RequestView,
+    check_cancel, decide, dedupe_key, expires_at, is_expired, progress, DecisionKind,
+    RecordedDecision, RequestStatus, RequestView,
 };
 use crate::domain::governance::policy::Requirement;
 use crate::domain::paging::{page_size, query_hash, Cursor};
@@ -108,7 +108,12 @@ impl Governance {
         };
         let (stored, inserted) = self.store.insert_approval(tx, &row).await?;
         if inserted {
-            let mut event = event_for(caller, "approval.request", Outcome::PendingApproval, overlay);
+            let mut event = event_for(
+                caller,
+                "approval.request",
+                Outcome::PendingApproval,
+                overlay,
+            );
             event.approval_request_id = stored.request_id.clone();
             event.version_id = prepared.version_id.clone().unwrap_or_default();
             event.environment = prepared.environment.clone().unwrap_or_default();
@@ -134,7 +139,11 @@ impl Governance {
     }
 
     /// Requests, newest first, with the next page token.
-    pub async fn list_approvals(&self, caller: &Caller, q: &ApprovalQuery) -> Result<(Vec<RequestDetail>, String)> {
+    pub async fn list_approvals(
+        &self,
+        caller: &Caller,
+        q: &ApprovalQuery,
+    ) -> Result<(Vec<RequestDetail>, String)> {
         self.expire_overdue().await?;
         let limit = page_size(q.page_size);
         let hash = query_hash(&[
@@ -182,7 +191,8 @@ impl Governance {
         let mut rows = self.store.list_approvals(&mut conn, &filter).await?;
         if q.approvable_by_me {
             rows.retain(|r| {
-                let reqs: Vec<Requirement> = serde_json::from_value(r.requirements.clone()).unwrap_or_default();
+                let reqs: Vec<Requirement> =
+                    serde_json::from_value(r.requirements.clone()).unwrap_or_default();
                 reqs.iter()
                     .any(|req| req.approver_roles.iter().any(|role| caller.has_role(role)))
             });
@@ -223,7 +233,8 @@ impl Governance {
         let result = self.try_decide(caller, request_id, kind, comment).await;
         if let Err(error) = &result {
             if error.reason != Reason::StorageUnavailable {
-                let mut event = AuditEvent::new(&caller.principal, &caller.roles, action, Outcome::Denied);
+                let mut event =
+                    AuditEvent::new(&caller.principal, &caller.roles, action, Outcome::Denied);
                 event.correlation_id = caller.correlation_id.clone();
                 event.approval_request_id = request_id.to_string();
                 if let Ok(detail) = self.approval(request_id).await {
@@ -266,7 +277,14 @@ impl Governance {
             deny_on_first_reject: request.deny_on_first_reject,
         };
         let comment = (!comment.trim().is_empty()).then(|| comment.trim().to_string());
-        let outcome = decide(&view, &caller.principal, &caller.roles, kind, comment.as_deref(), now_at)?;
+        let outcome = decide(
+            &view,
+            &caller.principal,
+            &caller.roles,
+            kind,
+            comment.as_deref(),
+            now_at,
+        )?;
         let decision = DecisionRow {
             decision_id: uuid::Uuid::new_v4().to_string(),
             request_id: request_id.to_string(),
@@ -302,7 +320,14 @@ impl Governance {
             RequestStatus::Approved => {
                 if !self
                     .store
-                    .resolve_approval(&mut tx, request_id, "approved", &caller.principal, &at, None)
+                    .resolve_approval(
+                        &mut tx,
+                        request_id,
+                        "approved",
+                        &caller.principal,
+                        &at,
+                        None,
+                    )
                     .await?
                 {
                     return Err(Error::new(
@@ -316,7 +341,14 @@ impl Governance {
             }
             RequestStatus::Rejected => {
                 self.store
-                    .resolve_approval(&mut tx, request_id, "rejected", &caller.principal, &at, None)
+                    .resolve_approval(
+                        &mut tx,
+                        request_id,
+                        "rejected",
+                        &caller.principal,
+                        &at,
+                        None,
+                    )
                     .await?;
             }
             _ => self.store.touch_approval(&mut tx, request_id, &at).await?,
@@ -328,7 +360,12 @@ impl Governance {
     /// Runs the action held by an approved request, in the decision's
     /// transaction: re-validates it against the current state, applies it
     /// or records why it could not run.
-    async fn execute_approved(&self, tx: &mut Tx, request: &ApprovalRow, decisions: &[DecisionRow]) -> Result<()> {
+    async fn execute_approved(
+        &self,
+        tx: &mut Tx,
+        request: &ApprovalRow,
+        decisions: &[DecisionRow],
+    ) -> Result<()> {
         let settings = self.settings();
         let requester = Caller {
             principal: request.requested_by.clone(),
@@ -351,10 +388,28 @@ impl Governance {
                 .locked_overlay(tx, &request.plugin, &request.kind, &request.name)
                 .await?;
             let prepared = self
-                .prepare(tx, &settings, &overlay, &op, &request.action, &requester, &reason)
+                .prepare(
+                    tx,
+                    &settings,
+                    &overlay,
+                    &op,
+                    &request.action,
+                    &requester,
+                    &reason,
+                )
                 .await?;
             let (data, event_id) = self
-                .apply(tx, &settings, &requester, &overlay, &request.action, &reason, &prepared, &via, &run_id)
+                .apply(
+                    tx,
+                    &settings,
+                    &requester,
+                    &overlay,
+                    &request.action,
+                    &reason,
+                    &prepared,
+                    &via,
+                    &run_id,
+                )
                 .await?;
             self.count_success(&request.action, &prepared);
             Ok::<_, Error>((data, event_id, prepared.warnings))
@@ -366,12 +421,26 @@ impl Governance {
                 let result = json!({"action": request.action, "status": "completed", "data": data,
                     "warnings": warnings, "actionRunId": run_id, "auditEventId": event_id});
                 self.store
-                    .record_execution(tx, &request.request_id, "succeeded", Some(&result), None, &at, &event_id)
+                    .record_execution(
+                        tx,
+                        &request.request_id,
+                        "succeeded",
+                        Some(&result),
+                        None,
+                        &at,
+                        &event_id,
+                    )
                     .await
             }
-            Err(error) if error.reason == Reason::StorageUnavailable || error.reason == Reason::Internal => Err(error),
+            Err(error)
+                if error.reason == Reason::StorageUnavailable
+                    || error.reason == Reason::Internal =>
+            {
+                Err(error)
+            }
             Err(error) => {
-                let mut event = event_for(&requester, &request.action, Outcome::Failed, &stub(request));
+                let mut event =
+                    event_for(&requester, &request.action, Outcome::Failed, &stub(request));
                 event.approval_request_id = request.request_id.clone();
                 event.approvals = approvals;
                 event.version_id = request.version_id.clone().unwrap_or_default();
@@ -383,18 +452,36 @@ impl Governance {
                 self.append(tx, &mut [event]).await?;
                 let failure = json!({"reasonCode": error.reason.code(), "message": error.message});
                 self.store
-                    .record_execution(tx, &request.request_id, "failed", None, Some(&failure), &at, &event_id)
+                    .record_execution(
+                        tx,
+                        &request.request_id,
+                        "failed",
+                        None,
+                        Some(&failure),
+                        &at,
+                        &event_id,
+                    )
                     .await
             }
         }
     }
 
     /// Cancels a pending request (its requester, or an operator).
-    pub async fn cancel(&self, caller: &Caller, request_id: &str, reason: &str) -> Result<RequestDetail> {
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        reason: &str,
+    ) -> Result<RequestDetail> {
         let result = self.try_cancel(caller, request_id, reason).await;
         if let Err(error) = &result {
             if error.reason != Reason::StorageUnavailable {
-                let mut event = AuditEvent::new(&caller.principal, &caller.roles, "approval.cancel", Outcome::Denied);
+                let mut event = AuditEvent::new(
+                    &caller.principal,
+                    &caller.roles,
+                    "approval.cancel",
+                    Outcome::Denied,
+                );
                 event.correlation_id = caller.correlation_id.clone();
                 event.approval_request_id = request_id.to_string();
                 self.audit_refusal(event, error).await;
@@ -403,7 +490,12 @@ impl Governance {
         result
     }
 
-    async fn try_cancel(&self, caller: &Caller, request_id: &str, reason: &str) -> Result<RequestDetail> {
+    async fn try_cancel(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        reason: &str,
+    ) -> Result<RequestDetail> {
         self.expire_if_overdue(request_id).await?;
         let mut tx = self.store.begin_write().await?;
         let request = self
@@ -424,10 +516,22 @@ impl Governance {
             expires_at: parse_time(&request.expires_at),
             deny_on_first_reject: request.deny_on_first_reject,
         };
-        check_cancel(&view, &caller.principal, caller.has_role("operator"), now_at)?;
+        check_cancel(
+            &view,
+            &caller.principal,
+            caller.has_role("operator"),
+            now_at,
+        )?;
         let reason = reason.trim();
         self.store
-            .resolve_approval(&mut tx, request_id, "cancelled", &caller.principal, &at, (!reason.is_empty()).then_some(reason))
+            .resolve_approval(
+                &mut tx,
+                request_id,
+                "cancelled",
+                &caller.principal,
+                &at,
+                (!reason.is_empty()).then_some(reason),
+            )
             .await?;
         let mut event = event_for(caller, "approval.cancel", Outcome::Success, &stub(&request));
         event.approval_request_id = request_id.to_string();
@@ -467,7 +571,8 @@ impl Governance {
         let Some(request) = self.store.approval(&mut tx, request_id, true).await? else {
             return Ok(false);
         };
-        let view_requirements: Vec<Requirement> = serde_json::from_value(request.requirements.clone()).unwrap_or_default();
+        let view_requirements: Vec<Requirement> =
+            serde_json::from_value(request.requirements.clone()).unwrap_or_default();
         let view = RequestView {
             status: RequestStatus::parse(&request.status).unwrap_or(RequestStatus::Pending),
             requested_by: &request.requested_by,
@@ -486,7 +591,12 @@ impl Governance {
         {
             return Ok(false);
         }
-        let mut event = event_for(&Caller::system("system:expiry"), "approval.expire", Outcome::Success, &stub(&request));
+        let mut event = event_for(
+            &Caller::system("system:expiry"),
+            "approval.expire",
+            Outcome::Success,
+            &stub(&request),
+        );
         event.approval_request_id = request_id.to_string();
         self.append(&mut tx, &mut [event]).await?;
         tx.commit().await.map_err(Error::storage)?;

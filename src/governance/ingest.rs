@@ -52,8 +52,15 @@ impl Governance {
                     if record_change(&self.store, &mut tx, &settings, item, &mut events).await? {
                         report.changed += 1;
                     }
-                } else if create_overlay(&self.store, &mut tx, &settings, item, trigger, &mut events)
-                    .await?
+                } else if create_overlay(
+                    &self.store,
+                    &mut tx,
+                    &settings,
+                    item,
+                    trigger,
+                    &mut events,
+                )
+                .await?
                 {
                     report.created += 1;
                 }
@@ -67,7 +74,11 @@ impl Governance {
             }
         }
         if report.created + report.changed > 0 {
-            tracing::info!(created = report.created, changed = report.changed, "governance overlay reconciled");
+            tracing::info!(
+                created = report.created,
+                changed = report.changed,
+                "governance overlay reconciled"
+            );
         }
         Ok(report)
     }
@@ -186,8 +197,13 @@ async fn record_change(
     } else {
         None
     };
-    let mut event = AuditEvent::new("system:ingest", &[], "source.contentChanged", Outcome::Success)
-        .subject(&item.asset_uid, &item.plugin, &item.kind, &item.name);
+    let mut event = AuditEvent::new(
+        "system:ingest",
+        &[],
+        "source.contentChanged",
+        Outcome::Success,
+    )
+    .subject(&item.asset_uid, &item.plugin, &item.kind, &item.name);
     event.correlation_id = format!("ingest-{}", uuid::Uuid::new_v4());
     event.diff = json!({
         "old": {"revisionId": item.overlay_revision, "contentDigest": item.overlay_digest},

@@ -142,8 +142,15 @@ impl Governance {
         if let Some(item) = self.store.live_record(tx, plugin, kind, name).await? {
             let settings = self.settings();
             let mut events = Vec::new();
-            ingest::create_overlay(&self.store, tx, &settings, &item, "system:ingest", &mut events)
-                .await?;
+            ingest::create_overlay(
+                &self.store,
+                tx,
+                &settings,
+                &item,
+                "system:ingest",
+                &mut events,
+            )
+            .await?;
             self.append(tx, &mut events).await?;
             if let Some(row) = self.store.overlay(tx, plugin, kind, name, true).await? {
                 return Ok(row);
@@ -170,7 +177,8 @@ impl Governance {
         }
         let result = async {
             let mut tx = self.store.begin_write().await?;
-            self.append(&mut tx, std::slice::from_mut(&mut event)).await?;
+            self.append(&mut tx, std::slice::from_mut(&mut event))
+                .await?;
             tx.commit().await.map_err(Error::storage)
         }
         .await;
@@ -198,7 +206,8 @@ impl Governance {
         );
         event.correlation_id = correlation_id.to_string();
         event.details = json!({"rpc": rpc});
-        self.audit_refusal(event, &Error::new(reason, message)).await;
+        self.audit_refusal(event, &Error::new(reason, message))
+            .await;
     }
 }
 

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use super::actions::lifecycle_json;
 use super::{event_for, now, Caller, Governance};
 use crate::domain::audit::{check_link, AuditEvent, BrokenLink, Outcome};
-use crate::domain::governance::metadata::{apply_patch, derived, missing_for_approval, GovernanceMetadata};
+use crate::domain::governance::metadata::{
+    apply_patch, derived, missing_for_approval, GovernanceMetadata,
+};
 use crate::domain::governance::{State, Warning};
 use crate::domain::paging::{page_size, query_hash, Cursor};
 use crate::domain::{Error, Reason, Result};
@@ -157,7 +159,11 @@ impl Governance {
     async fn overlay_or_create(&self, plugin: &str, kind: &str, name: &str) -> Result<OverlayRow> {
         {
             let mut conn = self.store.read_conn().await?;
-            if let Some(row) = self.store.overlay(&mut conn, plugin, kind, name, false).await? {
+            if let Some(row) = self
+                .store
+                .overlay(&mut conn, plugin, kind, name, false)
+                .await?
+            {
                 return Ok(row);
             }
         }
@@ -171,8 +177,12 @@ impl Governance {
         let settings = self.settings();
         let bindings = self.binding_views(&overlay).await?;
         let mut conn = self.store.read_conn().await?;
-        let pending = self.store.pending_count(&mut conn, &overlay.asset_uid).await?;
-        let metadata: GovernanceMetadata = serde_json::from_value(overlay.metadata.clone()).unwrap_or_default();
+        let pending = self
+            .store
+            .pending_count(&mut conn, &overlay.asset_uid)
+            .await?;
+        let metadata: GovernanceMetadata =
+            serde_json::from_value(overlay.metadata.clone()).unwrap_or_default();
         let mut governance = derived(&metadata, Utc::now());
         if !governance.is_object() {
             governance = json!({});
@@ -199,7 +209,12 @@ impl Governance {
         conditions.push((
             "ContentChangedSinceApproval".to_string(),
             if changed { "True" } else { "False" }.to_string(),
-            if changed { "DigestDiffers" } else { "DigestMatches" }.to_string(),
+            if changed {
+                "DigestDiffers"
+            } else {
+                "DigestMatches"
+            }
+            .to_string(),
             String::new(),
         ));
         let _ = settings;
@@ -218,10 +233,21 @@ impl Governance {
         let mut conn = self.store.read_conn().await?;
         let bindings = self
             .store
-            .bindings(&mut conn, &overlay.plugin, &overlay.kind, &overlay.name, false)
+            .bindings(
+                &mut conn,
+                &overlay.plugin,
+                &overlay.kind,
+                &overlay.name,
+                false,
+            )
             .await?;
         let mut out = Vec::new();
-        let mut envs: Vec<(String, bool)> = settings.config.environments.iter().map(|e| (e.clone(), true)).collect();
+        let mut envs: Vec<(String, bool)> = settings
+            .config
+            .environments
+            .iter()
+            .map(|e| (e.clone(), true))
+            .collect();
         envs.extend(
             bindings
                 .keys()
@@ -233,9 +259,16 @@ impl Governance {
             let mut version = None;
             let mut warnings = Vec::new();
             if let Some(b) = &binding {
-                if let Some(v) = self.store.version(&mut conn, &overlay.asset_uid, &b.version_id, false).await? {
+                if let Some(v) = self
+                    .store
+                    .version(&mut conn, &overlay.asset_uid, &b.version_id, false)
+                    .await?
+                {
                     if v.lifecycle.state == State::Deprecated {
-                        warnings.push(Warning::new("BOUND_VERSION_DEPRECATED", format!("version {} is deprecated", v.label)));
+                        warnings.push(Warning::new(
+                            "BOUND_VERSION_DEPRECATED",
+                            format!("version {} is deprecated", v.label),
+                        ));
                     }
                     version = Some((v.label.clone(), v.lifecycle.state));
                 }
@@ -243,7 +276,10 @@ impl Governance {
                     warnings.push(Warning::new("ASSET_DEPRECATED", "the asset is deprecated"));
                 }
                 if overlay.source_missing_since.is_some() {
-                    warnings.push(Warning::new("SOURCE_MISSING", "the asset is no longer served by any source"));
+                    warnings.push(Warning::new(
+                        "SOURCE_MISSING",
+                        "the asset is no longer served by any source",
+                    ));
                 }
             }
             out.push(BindingView {
@@ -267,10 +303,17 @@ impl Governance {
         patch: &Value,
         expected_version: Option<i64>,
     ) -> Result<GovernanceView> {
-        let result = self.try_update(caller, plugin, kind, name, patch, expected_version).await;
+        let result = self
+            .try_update(caller, plugin, kind, name, patch, expected_version)
+            .await;
         if let Err(error) = &result {
             if error.reason != Reason::StorageUnavailable {
-                let mut event = AuditEvent::new(&caller.principal, &caller.roles, "governance.update", Outcome::Failed);
+                let mut event = AuditEvent::new(
+                    &caller.principal,
+                    &caller.roles,
+                    "governance.update",
+                    Outcome::Failed,
+                );
                 event.correlation_id = caller.correlation_id.clone();
                 event.plugin = plugin.to_string();
                 event.kind = kind.to_string();
@@ -306,13 +349,22 @@ impl Governance {
                 .with("resourceVersion", overlay.resource_version));
             }
         }
-        let current: GovernanceMetadata = serde_json::from_value(overlay.metadata.clone()).unwrap_or_default();
+        let current: GovernanceMetadata =
+            serde_json::from_value(overlay.metadata.clone()).unwrap_or_default();
         let (_, at) = now();
         let next = apply_patch(&current, patch, &settings.config, Utc::now())?;
         if overlay.lifecycle.state == State::Approved {
             let defaults = &settings.policies.defaults;
-            let before = missing_for_approval(&current, defaults.require_owner_for_approval, &defaults.required_fields_for_approval);
-            let after = missing_for_approval(&next, defaults.require_owner_for_approval, &defaults.required_fields_for_approval);
+            let before = missing_for_approval(
+                &current,
+                defaults.require_owner_for_approval,
+                &defaults.required_fields_for_approval,
+            );
+            let after = missing_for_approval(
+                &next,
+                defaults.require_owner_for_approval,
+                &defaults.required_fields_for_approval,
+            );
             let cleared: Vec<&String> = after.iter().filter(|f| !before.contains(f)).collect();
             if !cleared.is_empty() {
                 let fields: Vec<String> = cleared.iter().map(|s| s.to_string()).collect();
@@ -333,7 +385,14 @@ impl Governance {
         }
         if !self
             .store
-            .update_overlay_metadata(&mut tx, &overlay.asset_uid, &new_json, overlay.resource_version, &caller.principal, &at)
+            .update_overlay_metadata(
+                &mut tx,
+                &overlay.asset_uid,
+                &new_json,
+                overlay.resource_version,
+                &caller.principal,
+                &at,
+            )
             .await?
         {
             return Err(Error::new(
@@ -369,17 +428,18 @@ impl Governance {
                 Error::new(Reason::InvalidParams, format!("unknown lifecycle state {s:?}; use draft, approved, deprecated or archived"))
             })?);
         }
-        let order = match q.order_by.as_str() {
-            "" | "sequence" => "sequence",
-            "createdAt" | "created_at" => "createdAt",
-            "version" => "version",
-            other => {
-                return Err(Error::new(
+        let order =
+            match q.order_by.as_str() {
+                "" | "sequence" => "sequence",
+                "createdAt" | "created_at" => "createdAt",
+                "version" => "version",
+                other => return Err(Error::new(
                     Reason::InvalidOrderBy,
-                    format!("cannot order versions by {other:?}; use sequence, createdAt or version"),
-                ))
-            }
-        };
+                    format!(
+                        "cannot order versions by {other:?}; use sequence, createdAt or version"
+                    ),
+                )),
+            };
         let descending = !q.sort_order.eq_ignore_ascii_case("asc");
         let limit = page_size(q.page_size);
         let hash = query_hash(&[
@@ -403,7 +463,14 @@ impl Governance {
         let mut conn = self.store.read_conn().await?;
         let label = if !q.alias.is_empty() {
             let mut tx = self.store.begin_write().await?;
-            let found = self.find_version(&mut tx, &overlay, &format!("@{}", q.alias.trim_start_matches('@')), false).await;
+            let found = self
+                .find_version(
+                    &mut tx,
+                    &overlay,
+                    &format!("@{}", q.alias.trim_start_matches('@')),
+                    false,
+                )
+                .await;
             tx.rollback().await.map_err(Error::storage)?;
             Some(found?.label)
         } else {
@@ -445,7 +512,13 @@ impl Governance {
     }
 
     /// One version by id, label or @alias.
-    pub async fn version(&self, plugin: &str, kind: &str, name: &str, selector: &str) -> Result<VersionView> {
+    pub async fn version(
+        &self,
+        plugin: &str,
+        kind: &str,
+        name: &str,
+        selector: &str,
+    ) -> Result<VersionView> {
         let (plugin, kind) = self.resolve(plugin, kind)?;
         let overlay = self.overlay_or_create(&plugin, &kind, name).await?;
         let mut tx = self.store.begin_write().await?;
@@ -455,18 +528,36 @@ impl Governance {
         Ok(self.version_views(&overlay, vec![row]).await?.remove(0))
     }
 
-    async fn version_views(&self, overlay: &OverlayRow, rows: Vec<VersionRow>) -> Result<Vec<VersionView>> {
+    async fn version_views(
+        &self,
+        overlay: &OverlayRow,
+        rows: Vec<VersionRow>,
+    ) -> Result<Vec<VersionView>> {
         let mut conn = self.store.read_conn().await?;
         let mut aliases = self.store.aliases(&mut conn, &overlay.asset_uid).await?;
-        if let Some(v) = self.store.latest_version(&mut conn, &overlay.asset_uid, false).await? {
+        if let Some(v) = self
+            .store
+            .latest_version(&mut conn, &overlay.asset_uid, false)
+            .await?
+        {
             aliases.insert("latest".into(), v.version_id);
         }
-        if let Some(v) = self.store.latest_version(&mut conn, &overlay.asset_uid, true).await? {
+        if let Some(v) = self
+            .store
+            .latest_version(&mut conn, &overlay.asset_uid, true)
+            .await?
+        {
             aliases.insert("latest-approved".into(), v.version_id);
         }
         let bindings = self
             .store
-            .bindings(&mut conn, &overlay.plugin, &overlay.kind, &overlay.name, false)
+            .bindings(
+                &mut conn,
+                &overlay.plugin,
+                &overlay.kind,
+                &overlay.name,
+                false,
+            )
             .await?;
         Ok(rows
             .into_iter()
@@ -510,7 +601,12 @@ impl Governance {
         filter.correlation_id = some(&q.correlation_id);
         filter.approval_request_id = some(&q.approval_request_id);
         filter.version_id = some(&q.version_id);
-        filter.actions = q.actions.iter().filter(|a| !a.is_empty()).cloned().collect();
+        filter.actions = q
+            .actions
+            .iter()
+            .filter(|a| !a.is_empty())
+            .cloned()
+            .collect();
         filter.since = q.since.clone();
         filter.until = q.until.clone();
         let limit = page_size(q.page_size);
@@ -556,12 +652,15 @@ impl Governance {
     /// One audit event.
     pub async fn audit_event(&self, event_id: &str) -> Result<AuditEvent> {
         let mut conn = self.store.read_conn().await?;
-        self.store.audit_event(&mut conn, event_id).await?.ok_or_else(|| {
-            Error::new(
-                Reason::AuditEventNotFound,
-                format!("no audit event {event_id:?}; list audit events to find one"),
-            )
-        })
+        self.store
+            .audit_event(&mut conn, event_id)
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    Reason::AuditEventNotFound,
+                    format!("no audit event {event_id:?}; list audit events to find one"),
+                )
+            })
     }
 
     /// Recomputes the chain from `from_sequence` (or the oldest event) and
@@ -570,7 +669,11 @@ impl Governance {
         let mut conn = self.store.read_conn().await?;
         let start = match from_sequence {
             n if n > 0 => n,
-            _ => self.store.audit_first_sequence(&mut conn).await?.unwrap_or(1),
+            _ => self
+                .store
+                .audit_first_sequence(&mut conn)
+                .await?
+                .unwrap_or(1),
         };
         let mut next = start;
         let mut previous: Option<String> = None;
@@ -590,7 +693,10 @@ impl Governance {
                             sequence: next,
                             event_id: event.event_id.clone(),
                             expected_hash: format!("event at sequence {next}"),
-                            stored_hash: format!("missing; next stored sequence is {}", event.sequence),
+                            stored_hash: format!(
+                                "missing; next stored sequence is {}",
+                                event.sequence
+                            ),
                         }),
                     });
                 }
@@ -669,8 +775,11 @@ impl Governance {
         }
         for r in &q.risk_levels {
             if !["low", "medium", "high", "critical"].contains(&r.as_str()) {
-                return Err(Error::new(Reason::InvalidParams, format!("unknown risk level {r:?}; use low, medium, high or critical"))
-                    .violation("riskLevel", "unknown risk level"));
+                return Err(Error::new(
+                    Reason::InvalidParams,
+                    format!("unknown risk level {r:?}; use low, medium, high or critical"),
+                )
+                .violation("riskLevel", "unknown risk level"));
             }
         }
         let kind = if q.kind.is_empty() {
@@ -699,7 +808,10 @@ impl Governance {
     }
 
     /// Uids of assets matching governance filters (for asset lists).
-    pub async fn matching_uids(&self, filter: &OverlayFilter) -> Result<std::collections::HashSet<String>> {
+    pub async fn matching_uids(
+        &self,
+        filter: &OverlayFilter,
+    ) -> Result<std::collections::HashSet<String>> {
         let mut conn = self.store.read_conn().await?;
         self.store.uids_matching(&mut conn, filter).await
     }

@@ -42,7 +42,10 @@ impl Settings {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     Error::new(
                         Reason::PolicyConfigInvalid,
-                        format!("cannot read the approval policy file {}: {e}", path.display()),
+                        format!(
+                            "cannot read the approval policy file {}: {e}",
+                            path.display()
+                        ),
                     )
                 })?;
                 ApprovalPolicies::parse(&text).map_err(|mut e| {
@@ -100,7 +103,10 @@ pub fn watch(governance: super::Governance, stats: Arc<ReloadStats>, every: Dura
                 continue;
             }
             last = seen;
-            match Settings::load(current.config_path.as_deref(), current.policy_path.as_deref()) {
+            match Settings::load(
+                current.config_path.as_deref(),
+                current.policy_path.as_deref(),
+            ) {
                 Ok(settings) => {
                     tracing::info!(
                         policyDigest = %settings.policies.digest,

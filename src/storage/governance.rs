@@ -715,7 +715,11 @@ impl Store {
             }
             for row in query.fetch_all(&mut *conn).await.map_err(Error::storage)? {
                 out.insert(
-                    (text(&row, "plugin")?, text(&row, "kind")?, text(&row, "name")?),
+                    (
+                        text(&row, "plugin")?,
+                        text(&row, "kind")?,
+                        text(&row, "name")?,
+                    ),
                     state(&text(&row, "state")?)?,
                 );
             }

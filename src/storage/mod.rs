@@ -1064,15 +1064,23 @@ pub enum OpenError {
     Migration(String),
 }
 
-fn prepare_sqlite_dir(url: &str) -> Result<(), OpenError> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+/// The database file of a `sqlite:` URL; None for other databases and
+/// in-memory SQLite.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite:")?;
+    let path = path.strip_prefix("//").unwrap_or(path);
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path == ":memory:" {
-        return Ok(());
+        return None;
     }
-    if let Some(parent) = std::path::Path::new(path).parent() {
+    Some(std::path::PathBuf::from(path))
+}
+
+fn prepare_sqlite_dir(url: &str) -> Result<(), OpenError> {
+    let Some(path) = sqlite_file(url) else {
+        return Ok(());
+    };
+    if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|e| {
                 OpenError::Config(format!("cannot create {}: {e}", parent.display()))

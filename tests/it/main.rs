@@ -3,6 +3,7 @@
 //! PostgreSQL when CATALOG_TEST_DATABASE_URL points at one).
 
 mod assets;
+mod auth;
 mod kubeflow;
 mod plugins;
 mod sources;

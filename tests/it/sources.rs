@@ -608,31 +608,52 @@ async fn a_bad_source_entry_fails_alone_and_a_broken_sources_file_keeps_the_last
 }
 
 #[tokio::test]
-async fn beyond_loopback_source_changes_are_refused_until_callers_can_be_authenticated() {
+async fn source_actions_need_the_operator_role_on_every_listener() {
     let server = TestServer::start_with(|dir| Options {
         sources: vec![copy_samples(dir)],
         listen_any: true,
         ..Default::default()
     })
     .await;
-    let err = server
-        .action("agents", "team-agents", "disable", false, json!({}))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err)),
-        (tonic::Code::PermissionDenied, "ROLE_REQUIRED".to_string())
-    );
+    let viewer = server.token("val", &["viewer"]);
+    let approver = server.token("ann", &["approver", "security-approver"]);
+    for (token, action, dry_run) in [
+        (&viewer, "disable", false),
+        (&viewer, "disable", true),
+        (&viewer, "validate", false),
+        (&approver, "disable", false),
+    ] {
+        let err = server
+            .sources_as(Some(token))
+            .execute_source_action(pb::ExecuteSourceActionRequest {
+                plugin: "agents".into(),
+                source_id: "team-agents".into(),
+                action: action.into(),
+                dry_run,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.code(), reason(&err)),
+            (tonic::Code::PermissionDenied, "ROLE_REQUIRED".to_string()),
+            "{action} dry_run={dry_run}"
+        );
+    }
     assert!(server.source("agents", "team-agents").await.enabled);
-    let dry = server
-        .action("agents", "team-agents", "disable", true, json!({}))
+    let operator = server.token("otto", &["operator"]);
+    let disabled = server
+        .sources_as(Some(&operator))
+        .execute_source_action(pb::ExecuteSourceActionRequest {
+            plugin: "agents".into(),
+            source_id: "team-agents".into(),
+            action: "disable".into(),
+            ..Default::default()
+        })
         .await
-        .unwrap();
-    assert_eq!(dry.status, "dry-run");
-    let validated = server
-        .action("agents", "team-agents", "validate", false, json!({}))
-        .await
-        .unwrap();
-    assert_eq!(validated.status, "completed");
+        .unwrap()
+        .into_inner();
+    assert_eq!(disabled.status, "completed");
+    assert!(!server.source("agents", "team-agents").await.enabled);
     server.stop().await;
 }

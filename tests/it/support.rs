@@ -1,6 +1,7 @@
 //! Test harness: a real server on 127.0.0.1:0 over a fresh database, either
 //! SQLite in a temp dir (default) or a new PostgreSQL database when
-//! CATALOG_TEST_DATABASE_URL names a PostgreSQL server.
+//! CATALOG_TEST_DATABASE_URL names a PostgreSQL server. Each server gets a
+//! random JWT secret; its clients send an admin token unless told otherwise.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,12 +10,59 @@ use catalog::config::ServerConfig;
 use catalog::proto::catalog::v1alpha1 as pb;
 use catalog::server::{start, RunningServer};
 use clap::Parser;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub channel: Channel,
     pub dir: tempfile::TempDir,
+    /// The server's JWT secret (None: it made development credentials).
+    pub secret: Option<String>,
+    /// The token the clients send by default.
+    pub default_token: Option<String>,
+}
+
+/// Adds `authorization: Bearer <token>` to every call (nothing when None).
+#[derive(Clone)]
+pub struct Bearer(Option<AsciiMetadataValue>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> Bearer {
+        Bearer(token.map(|t| MetadataValue::try_from(format!("Bearer {t}")).unwrap()))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel that sends a bearer token.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// A random secret, different for every server.
+pub fn random_secret() -> String {
+    format!(
+        "test-{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// A token signed with `secret`, valid for an hour.
+pub fn mint(secret: &str, subject: &str, roles: &[&str]) -> String {
+    catalog::auth::issue_hs256(secret.as_bytes(), subject, roles, 3600).unwrap()
 }
 
 /// A copy of the project's samples in a temp dir, so tests may edit them.
@@ -73,6 +121,11 @@ pub struct Options {
     pub plugins_dir: Option<PathBuf>,
     pub reconcile_seconds: u64,
     pub database_url: Option<String>,
+    /// CATALOG_JWT_SECRET; None leaves the server to its development
+    /// credentials (loopback) or to refuse to start.
+    pub jwt_secret: Option<String>,
+    /// More command-line arguments.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -83,6 +136,8 @@ impl Default for Options {
             plugins_dir: None,
             reconcile_seconds: 60,
             database_url: None,
+            jwt_secret: Some(random_secret()),
+            extra_args: vec![],
         }
     }
 }
@@ -110,25 +165,68 @@ impl TestServer {
             .connect()
             .await
             .unwrap();
+        let default_token = options
+            .jwt_secret
+            .as_deref()
+            .map(|secret| mint(secret, "test-admin", &["admin"]));
         let test = TestServer {
             server: Some(server),
             channel,
             dir,
+            secret: options.jwt_secret.clone(),
+            default_token,
         };
         test.wait_serving().await;
         test
     }
 
-    pub fn plugins(&self) -> pb::plugin_service_client::PluginServiceClient<Channel> {
-        pb::plugin_service_client::PluginServiceClient::new(self.channel.clone())
+    /// A token for `subject` with `roles`, signed with this server's secret.
+    pub fn token(&self, subject: &str, roles: &[&str]) -> String {
+        mint(
+            self.secret
+                .as_deref()
+                .expect("this server has a JWT secret"),
+            subject,
+            roles,
+        )
     }
 
-    pub fn assets(&self) -> pb::asset_service_client::AssetServiceClient<Channel> {
-        pb::asset_service_client::AssetServiceClient::new(self.channel.clone())
+    /// The channel, sending `token` (or no token) with every call.
+    pub fn authed(&self, token: Option<&str>) -> Authed {
+        InterceptedService::new(self.channel.clone(), Bearer::new(token))
     }
 
-    pub fn sources(&self) -> pb::source_service_client::SourceServiceClient<Channel> {
-        pb::source_service_client::SourceServiceClient::new(self.channel.clone())
+    pub fn plugins(&self) -> pb::plugin_service_client::PluginServiceClient<Authed> {
+        self.plugins_as(self.default_token.as_deref())
+    }
+
+    pub fn plugins_as(
+        &self,
+        token: Option<&str>,
+    ) -> pb::plugin_service_client::PluginServiceClient<Authed> {
+        pb::plugin_service_client::PluginServiceClient::new(self.authed(token))
+    }
+
+    pub fn assets(&self) -> pb::asset_service_client::AssetServiceClient<Authed> {
+        self.assets_as(self.default_token.as_deref())
+    }
+
+    pub fn assets_as(
+        &self,
+        token: Option<&str>,
+    ) -> pb::asset_service_client::AssetServiceClient<Authed> {
+        pb::asset_service_client::AssetServiceClient::new(self.authed(token))
+    }
+
+    pub fn sources(&self) -> pb::source_service_client::SourceServiceClient<Authed> {
+        self.sources_as(self.default_token.as_deref())
+    }
+
+    pub fn sources_as(
+        &self,
+        token: Option<&str>,
+    ) -> pb::source_service_client::SourceServiceClient<Authed> {
+        pb::source_service_client::SourceServiceClient::new(self.authed(token))
     }
 
     pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
@@ -258,6 +356,11 @@ pub async fn start_server(database_url: &str, options: &Options) -> RunningServe
         args.push("--plugins-dir".into());
         args.push(dir.display().to_string());
     }
+    if let Some(secret) = &options.jwt_secret {
+        args.push("--jwt-secret".into());
+        args.push(secret.clone());
+    }
+    args.extend(options.extra_args.iter().cloned());
     let config = ServerConfig::parse_from(args);
     let bind = if options.listen_any {
         "0.0.0.0:0"

@@ -33,7 +33,11 @@ fn s(v: &Value, path: &str) -> String {
 fn list(v: &Value, path: &str) -> Vec<String> {
     v.pointer(path)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -49,7 +53,10 @@ pub fn lifecycle(v: &Value) -> pb::LifecycleInfo {
         changed_by: s(v, "/changedBy"),
         changed_at: v.get("changedAt").and_then(Value::as_str).and_then(ts),
         previous_state: s(v, "/previousState"),
-        replacement_ref: v.get("replacementRef").filter(|r| r.is_object()).map(value_to_struct),
+        replacement_ref: v
+            .get("replacementRef")
+            .filter(|r| r.is_object())
+            .map(value_to_struct),
         approval_request_id: s(v, "/approvalRequestId"),
     }
 }
@@ -86,10 +93,19 @@ pub fn metadata(g: &Value) -> pb::GovernanceMetadata {
         }),
         lifecycle: g.get("lifecycle").map(lifecycle),
         audit: has("audit").then(|| pb::Review {
-            last_reviewed_at: g.pointer("/audit/lastReviewedAt").and_then(Value::as_str).and_then(ts),
+            last_reviewed_at: g
+                .pointer("/audit/lastReviewedAt")
+                .and_then(Value::as_str)
+                .and_then(ts),
             review_cadence_days: int(g, "/audit/reviewCadenceDays"),
-            next_review_due_at: g.pointer("/audit/nextReviewDueAt").and_then(Value::as_str).and_then(ts),
-            review_overdue: g.pointer("/audit/reviewOverdue").and_then(Value::as_bool).unwrap_or(false),
+            next_review_due_at: g
+                .pointer("/audit/nextReviewDueAt")
+                .and_then(Value::as_str)
+                .and_then(ts),
+            review_overdue: g
+                .pointer("/audit/reviewOverdue")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }),
         extensions: g
             .get("extensions")
@@ -219,8 +235,12 @@ fn metadata_to_json(g: &pb::GovernanceMetadata) -> Value {
     if let Some(a) = &g.audit {
         let mut m = Map::new();
         if let Some(t) = &a.last_reviewed_at {
-            let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).unwrap_or_default();
-            m.insert("lastReviewedAt".into(), json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+                .unwrap_or_default();
+            m.insert(
+                "lastReviewedAt".into(),
+                json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            );
         }
         if let Some(d) = a.review_cadence_days {
             m.insert("reviewCadenceDays".into(), json!(d));
@@ -277,12 +297,20 @@ pub fn binding(b: &BindingView) -> gpb::Binding {
         environment: b.environment.clone(),
         version_id: row.map(|r| r.version_id.clone()).unwrap_or_default(),
         version: b.version.as_ref().map(|v| v.0.clone()).unwrap_or_default(),
-        version_lifecycle_state: b.version.as_ref().map(|v| v.1.as_str().to_string()).unwrap_or_default(),
+        version_lifecycle_state: b
+            .version
+            .as_ref()
+            .map(|v| v.1.as_str().to_string())
+            .unwrap_or_default(),
         bound_at: row.and_then(|r| ts(&r.bound_at)),
         bound_by: row.map(|r| r.bound_by.clone()).unwrap_or_default(),
         reason: row.and_then(|r| r.reason.clone()).unwrap_or_default(),
-        approval_request_id: row.and_then(|r| r.approval_request_id.clone()).unwrap_or_default(),
-        previous_version_id: row.and_then(|r| r.previous_version_id.clone()).unwrap_or_default(),
+        approval_request_id: row
+            .and_then(|r| r.approval_request_id.clone())
+            .unwrap_or_default(),
+        previous_version_id: row
+            .and_then(|r| r.previous_version_id.clone())
+            .unwrap_or_default(),
         warnings: b
             .warnings
             .iter()
@@ -335,7 +363,11 @@ pub fn version(v: &VersionView) -> gpb::Version {
                 refs.iter()
                     .map(|x| gpb::VersionReference {
                         r#ref: Some(value_to_struct(x)),
-                        resolution: x.get("resolution").and_then(Value::as_str).unwrap_or("captured").to_string(),
+                        resolution: x
+                            .get("resolution")
+                            .and_then(Value::as_str)
+                            .unwrap_or("captured")
+                            .to_string(),
                     })
                     .collect()
             })
@@ -469,20 +501,23 @@ pub fn approval(d: &RequestDetail) -> gpb::ApprovalRequest {
             .collect(),
         resolved_at: opt_ts(&r.resolved_at),
         resolved_by: r.resolved_by.clone().unwrap_or_default(),
-        execution: r.execution_status.as_ref().map(|status| gpb::ApprovalExecution {
-            status: status.clone(),
-            executed_at: opt_ts(&r.executed_at),
-            audit_event_id: r.execution_audit_event_id.clone().unwrap_or_default(),
-            result: r.execution_result.as_ref().map(|v| pb::ActionResult {
-                action: s(v, "/action"),
-                status: s(v, "/status"),
-                data: v.get("data").map(value_to_struct),
-                action_run_id: s(v, "/actionRunId"),
-                audit_event_id: s(v, "/auditEventId"),
-                ..Default::default()
+        execution: r
+            .execution_status
+            .as_ref()
+            .map(|status| gpb::ApprovalExecution {
+                status: status.clone(),
+                executed_at: opt_ts(&r.executed_at),
+                audit_event_id: r.execution_audit_event_id.clone().unwrap_or_default(),
+                result: r.execution_result.as_ref().map(|v| pb::ActionResult {
+                    action: s(v, "/action"),
+                    status: s(v, "/status"),
+                    data: v.get("data").map(value_to_struct),
+                    action_run_id: s(v, "/actionRunId"),
+                    audit_event_id: s(v, "/auditEventId"),
+                    ..Default::default()
+                }),
+                error: r.execution_error.as_ref().map(value_to_struct),
             }),
-            error: r.execution_error.as_ref().map(value_to_struct),
-        }),
         cancel_reason: r.cancel_reason.clone().unwrap_or_default(),
         correlation_id: r.correlation_id.clone(),
     }

@@ -4,41 +4,23 @@ use chrono::Utc;
 use tonic::{Request, Response, Status};
 
 use super::{convert, correlation};
+use crate::auth::Principal;
 use crate::catalog::Catalog;
 use crate::domain::paging::{page_size, query_hash, Cursor};
 use crate::domain::{Error, Reason};
 use crate::proto::catalog::v1alpha1 as pb;
 use crate::respond;
 
-/// Serves sources and source actions.
+/// Serves sources and source actions. Who may call what is decided by
+/// the auth layer in front of every service.
 pub struct SourceApi {
     catalog: Catalog,
-    writes_allowed: bool,
 }
 
 impl SourceApi {
-    /// A service over the catalog. `writes_allowed` is false when the
-    /// server listens beyond loopback: until callers can be authenticated,
-    /// only read-only source actions (validate, dry runs) are served there.
-    pub fn new(catalog: Catalog, writes_allowed: bool) -> Self {
-        SourceApi {
-            catalog,
-            writes_allowed,
-        }
-    }
-
-    fn check_write(&self, action: &str, dry_run: bool) -> Result<(), Error> {
-        if self.writes_allowed || dry_run || action == "validate" {
-            return Ok(());
-        }
-        Err(Error::new(
-            Reason::RoleRequired,
-            format!(
-                "source action {action:?} changes the catalog and this server listens beyond loopback without \
-                 authentication; run it on a loopback listener or use dryRun"
-            ),
-        )
-        .with("requiredRole", "operator"))
+    /// A service over the catalog.
+    pub fn new(catalog: Catalog) -> Self {
+        SourceApi { catalog }
     }
 
     async fn infos(&self, plugin: &str) -> Result<Vec<pb::SourceInfo>, Error> {
@@ -137,10 +119,12 @@ impl pb::source_service_server::SourceService for SourceApi {
         request: Request<pb::ExecuteSourceActionRequest>,
     ) -> Result<Response<pb::ActionResult>, Status> {
         let cid = correlation(&request);
+        let actor = request
+            .extensions()
+            .get::<Principal>()
+            .map(|p| p.subject.clone())
+            .unwrap_or_default();
         let r = request.get_ref();
-        if let Err(error) = self.check_write(&r.action, r.dry_run || r.validate_only) {
-            return Err(super::status(error, &cid));
-        }
         let started = Utc::now();
         let params = r
             .params
@@ -158,7 +142,7 @@ impl pb::source_service_server::SourceService for SourceApi {
                 &params,
             )
             .await;
-        tracing::info!(correlationId = %cid, plugin = %r.plugin, source = %r.source_id, action = %r.action, dryRun = r.dry_run,
+        tracing::info!(correlationId = %cid, actor = %actor, plugin = %r.plugin, source = %r.source_id, action = %r.action, dryRun = r.dry_run,
             outcome = if outcome.is_ok() { "success" } else { "failed" }, "source action");
         respond!(
             cid,
