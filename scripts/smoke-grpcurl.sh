@@ -2,8 +2,9 @@
 # Smoke test of the real server binary over gRPC, with grpcurl and server
 # reflection only (no .proto files): starts target/debug/catalog-server on
 # a free loopback port with a throwaway SQLite database and the sample
-# catalogs, checks health, reflection and a few calls of every service,
-# then stops it with SIGTERM and expects a clean exit.
+# catalogs, checks health, reflection, authentication (the server makes its
+# local development tokens next to the database) and a few calls of every
+# service, then stops it with SIGTERM and expects a clean exit.
 #
 # Needs: cargo, grpcurl (${GRPCURL:-grpcurl}, .ci/run installs it), jq,
 # curl (for the raw reflection v1alpha check; skipped without it).
@@ -80,15 +81,42 @@ done
 [[ -n "$ADDR" ]] || fail "no 'listening' line with an addr field in the server's JSON log within 30 s"
 say "server pid $SERVER_PID listening on $ADDR"
 
+# --- development credentials ------------------------------------------------
+# No CATALOG_JWT_SECRET and a loopback listener: the server wrote a secret
+# and tokens, owner-only, into the data directory (the database's folder).
+for file in dev-jwt.secret dev-admin.token dev-approver.token dev-viewer.token; do
+  [[ -f "$TMP/$file" ]] || fail "the server did not write $TMP/$file"
+  mode=$(stat -c %a "$TMP/$file")
+  [[ "$mode" == 600 ]] || fail "$TMP/$file has mode $mode, expected 600"
+done
+pass "development credentials in the data directory, mode 0600"
+ADMIN_TOKEN=$(cat "$TMP/dev-admin.token")
+VIEWER_TOKEN=$(cat "$TMP/dev-viewer.token")
+grep -qF "$TMP/dev-admin.token" "$LOG" || fail "the server log does not say where the admin token is"
+pass "the server log names the admin token file"
+
 # grpcurl with sane time limits; extra arguments go before the address.
+# g sends no token (health and reflection need none); ga sends the admin's.
 g() { "$GRPCURL" -plaintext -connect-timeout 5 -max-time 30 "$@"; }
+ga() { g -H "authorization: Bearer $ADMIN_TOKEN" "$@"; }
 # call METHOD [JSON]: prints the response JSON; fails loudly on an error.
 call() {
   local method=$1 data=${2:-'{}'} out
-  if ! out=$(g -d "$data" "$ADDR" "$method" 2>"$TMP/call.err"); then
+  if ! out=$(ga -d "$data" "$ADDR" "$method" 2>"$TMP/call.err"); then
     fail "$method $data failed: $(cat "$TMP/call.err")"
   fi
   printf '%s\n' "$out"
+}
+# refused EXPECTED-EXIT CODE-NAME DESCRIPTION GRPCURL-ARGS...: the call must
+# fail with that status (grpcurl exits 64 + the status code).
+refused() {
+  local want=$1 code=$2 what=$3 rc=0
+  shift 3
+  g "$@" >"$TMP/refused.out" 2>"$TMP/refused.err" || rc=$?
+  if [[ $rc -ne $want ]] || ! grep -q "Code: $code" "$TMP/refused.err"; then
+    fail "$what: expected $code (grpcurl exit $want), got exit $rc: $(cat "$TMP/refused.err" "$TMP/refused.out")"
+  fi
+  pass "$what: $code"
 }
 # expect JSON JQ-EXPR DESCRIPTION: the jq expression must yield true.
 expect() {
@@ -159,6 +187,18 @@ else
   say "WARNING: curl with HTTP/2 not found; reflection v1alpha not checked directly"
 fi
 
+# --- authentication ----------------------------------------------------------
+refused 80 Unauthenticated "ListPlugins without a token" "$ADDR" catalog.v1alpha1.PluginService/ListPlugins
+signature=${ADMIN_TOKEN##*.}
+[[ ${signature:0:1} == A ]] && flipped=B || flipped=A
+refused 80 Unauthenticated "ListPlugins with a tampered signature" \
+  -H "authorization: Bearer ${ADMIN_TOKEN%.*}.$flipped${signature:1}" "$ADDR" catalog.v1alpha1.PluginService/ListPlugins
+refused 71 PermissionDenied "ExecuteSourceAction as dev-viewer" -H "authorization: Bearer $VIEWER_TOKEN" \
+  -d '{"plugin":"agents","sourceId":"sample-agents","action":"validate"}' \
+  "$ADDR" catalog.v1alpha1.SourceService/ExecuteSourceAction
+out=$(call catalog.v1alpha1.SourceService/ExecuteSourceAction '{"plugin":"agents","sourceId":"sample-agents","action":"validate"}')
+expect "$out" '.status == "completed"' "ExecuteSourceAction(validate) as dev-admin: completed"
+
 # --- PluginService -----------------------------------------------------------
 out=$(call catalog.v1alpha1.PluginService/ListPlugins)
 expect "$out" '(.plugins | length) == 12 and (.count | tonumber) == 12' "ListPlugins: 12 plugins, count 12"
@@ -193,7 +233,7 @@ expect "$out" 'any(.items[]; .id == "sample-agents" and .status.state == "availa
 
 # --- errors and metadata -------------------------------------------------------
 rc=0
-g -d '{"plugin":"agents","filterQuery":"name = "}' "$ADDR" catalog.v1alpha1.AssetService/ListAssets \
+ga -d '{"plugin":"agents","filterQuery":"name = "}' "$ADDR" catalog.v1alpha1.AssetService/ListAssets \
   >"$TMP/bad.out" 2>"$TMP/bad.err" || rc=$?
 # grpcurl exits 64 + the status code: InvalidArgument (3) gives 67.
 if [[ $rc -ne 67 ]] || ! grep -q 'Code: InvalidArgument' "$TMP/bad.err"; then
@@ -201,12 +241,17 @@ if [[ $rc -ne 67 ]] || ! grep -q 'Code: InvalidArgument' "$TMP/bad.err"; then
 fi
 pass "ListAssets(filterQuery 'name = '): InvalidArgument"
 
-verbose=$(g -v -H 'x-request-id: smoke-123' "$ADDR" catalog.v1alpha1.PluginService/ListPlugins 2>&1) ||
+verbose=$(ga -v -H 'x-request-id: smoke-123' "$ADDR" catalog.v1alpha1.PluginService/ListPlugins 2>&1) ||
   fail "ListPlugins with x-request-id failed: $verbose"
 headers=$(awk '/^Response headers received:/{on=1; next} on && /^$/{exit} on' <<<"$verbose")
 grep -qxF 'x-request-id: smoke-123' <<<"$headers" ||
   fail "x-request-id was not echoed in the response headers; got: $(tr '\n' ' ' <<<"$headers")"
 pass "x-request-id: smoke-123 echoed in the response headers"
+
+# Tokens never reach the log, neither the ones used nor the refused ones.
+grep -qF "${ADMIN_TOKEN#*.}" "$LOG" && fail "the server log contains the admin token"
+grep -qF "${VIEWER_TOKEN#*.}" "$LOG" && fail "the server log contains the viewer token"
+pass "no token in the server log"
 
 # --- shutdown ----------------------------------------------------------------
 kill -TERM "$SERVER_PID"

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use catalog::proto::catalog::v1alpha1 as pb;
@@ -107,14 +107,27 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `authorization` value of the server's development viewer token, read
+/// once the server is up; catalog reads need a token like any client's.
+static BEARER: OnceLock<tonic::metadata::AsciiMetadataValue> = OnceLock::new();
+
+fn authed<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let bearer = BEARER.get().expect("token loaded before the first call");
+    request
+        .metadata_mut()
+        .insert("authorization", bearer.clone());
+    request
+}
+
 async fn get_asset(channel: Channel, kind: usize, item: usize) {
     let (plugin, kind, prefix) = ASSET_KINDS[kind];
     pb::asset_service_client::AssetServiceClient::new(channel)
-        .get_asset(pb::GetAssetRequest {
+        .get_asset(authed(pb::GetAssetRequest {
             plugin: plugin.into(),
             kind: kind.into(),
             name: format!("{prefix}{item:06}"),
-        })
+        }))
         .await
         .unwrap();
 }
@@ -233,6 +246,13 @@ async fn main() {
     }
     let load = started.elapsed();
     let (rss, peak) = (rss_kb(pid, "VmRSS:"), rss_kb(pid, "VmHWM:"));
+    // A loopback server without a configured secret writes its development
+    // tokens next to its database.
+    let token = std::fs::read_to_string(dir.path().join("dev-viewer.token"))
+        .expect("the server wrote its development tokens");
+    BEARER
+        .set(format!("Bearer {}", token.trim()).parse().unwrap())
+        .unwrap();
     let mut channels = Vec::new();
     for _ in 0..4 {
         channels.push(
@@ -280,12 +300,12 @@ async fn main() {
                 i % 20
             );
             pb::asset_service_client::AssetServiceClient::new(ch)
-                .list_assets(pb::ListAssetsRequest {
+                .list_assets(authed(pb::ListAssetsRequest {
                     plugin: "agents".into(),
                     filter_query: filter,
                     page_size: 50,
                     ..Default::default()
-                })
+                }))
                 .await
                 .unwrap();
         })
