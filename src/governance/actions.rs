@@ -137,7 +137,7 @@ pub(super) struct Prepared {
 #[derive(Debug, Clone)]
 pub(super) enum Effect {
     Transition {
-        version: Option<VersionRow>,
+        version: Option<Box<VersionRow>>,
         from: State,
         to: State,
         replacement: Option<Value>,
@@ -608,7 +608,7 @@ impl Governance {
             allow_deprecated: None,
             warnings: Vec::new(),
             effect: Effect::Transition {
-                version: version_row,
+                version: version_row.map(Box::new),
                 from,
                 to,
                 replacement,

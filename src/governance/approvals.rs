@@ -167,9 +167,7 @@ impl Governance {
             ))
         };
         let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let statuses = if q.approvable_by_me {
-            vec!["pending".to_string()]
-        } else if q.statuses.is_empty() {
+        let statuses = if q.approvable_by_me || q.statuses.is_empty() {
             vec!["pending".to_string()]
         } else {
             q.statuses.clone()

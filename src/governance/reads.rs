@@ -428,18 +428,19 @@ impl Governance {
                 Error::new(Reason::InvalidParams, format!("unknown lifecycle state {s:?}; use draft, approved, deprecated or archived"))
             })?);
         }
-        let order =
-            match q.order_by.as_str() {
-                "" | "sequence" => "sequence",
-                "createdAt" | "created_at" => "createdAt",
-                "version" => "version",
-                other => return Err(Error::new(
+        let order = match q.order_by.as_str() {
+            "" | "sequence" => "sequence",
+            "createdAt" | "created_at" => "createdAt",
+            "version" => "version",
+            other => {
+                return Err(Error::new(
                     Reason::InvalidOrderBy,
                     format!(
                         "cannot order versions by {other:?}; use sequence, createdAt or version"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let descending = !q.sort_order.eq_ignore_ascii_case("asc");
         let limit = page_size(q.page_size);
         let hash = query_hash(&[

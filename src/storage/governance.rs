@@ -1371,6 +1371,7 @@ impl Store {
     }
 
     /// Records how the approved action ran.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_execution(
         &self,
         conn: &mut AnyConnection,

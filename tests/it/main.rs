@@ -4,6 +4,7 @@
 
 mod assets;
 mod auth;
+mod governance;
 mod kubeflow;
 mod plugins;
 mod sources;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use catalog::config::ServerConfig;
+use catalog::proto::catalog::governance::v1alpha1 as gpb;
 use catalog::proto::catalog::v1alpha1 as pb;
 use catalog::server::{start, RunningServer};
 use clap::Parser;
@@ -22,6 +23,8 @@ pub struct TestServer {
     pub secret: Option<String>,
     /// The token the clients send by default.
     pub default_token: Option<String>,
+    /// The database the server uses.
+    pub database_url: String,
 }
 
 /// Adds `authorization: Bearer <token>` to every call (nothing when None).
@@ -175,6 +178,7 @@ impl TestServer {
             dir,
             secret: options.jwt_secret.clone(),
             default_token,
+            database_url: database_url.clone(),
         };
         test.wait_serving().await;
         test
@@ -227,6 +231,30 @@ impl TestServer {
         token: Option<&str>,
     ) -> pb::source_service_client::SourceServiceClient<Authed> {
         pb::source_service_client::SourceServiceClient::new(self.authed(token))
+    }
+
+    pub fn governance(&self) -> gpb::governance_service_client::GovernanceServiceClient<Authed> {
+        self.governance_as(self.default_token.as_deref())
+    }
+
+    pub fn governance_as(
+        &self,
+        token: Option<&str>,
+    ) -> gpb::governance_service_client::GovernanceServiceClient<Authed> {
+        gpb::governance_service_client::GovernanceServiceClient::new(self.authed(token))
+    }
+
+    pub fn approvals_as(
+        &self,
+        token: Option<&str>,
+    ) -> gpb::approval_service_client::ApprovalServiceClient<Authed> {
+        gpb::approval_service_client::ApprovalServiceClient::new(self.authed(token))
+    }
+
+    pub fn audit(&self) -> gpb::audit_service_client::AuditServiceClient<Authed> {
+        gpb::audit_service_client::AuditServiceClient::new(
+            self.authed(self.default_token.as_deref()),
+        )
     }
 
     pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
