@@ -270,3 +270,12 @@ CREATE TABLE IF NOT EXISTS audit_chain_head (
 INSERT INTO audit_chain_head (id, sequence, hash)
 VALUES (1, 0, 'sha256:0000000000000000000000000000000000000000000000000000000000000000')
 ON CONFLICT (id) DO NOTHING;
+
+-- Bumped by every governance write, so that replicas sharing the database
+-- can tell their cached asset views (which show lifecycle and governance)
+-- are stale.
+CREATE TABLE IF NOT EXISTS governance_generation (
+    id    BIGINT NOT NULL PRIMARY KEY CHECK (id = 1),
+    value BIGINT  NOT NULL
+);
+INSERT INTO governance_generation (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;

@@ -15,7 +15,7 @@ use crate::domain::plugin::PluginManifest;
 use crate::domain::{Error, Reason, Result};
 use crate::plugins::Registry;
 use crate::sources::engine::{EffectiveSource, Engine};
-use crate::storage::{Cond, OrderKey, RecordQuery, Store, StoredRecord, Target};
+use crate::storage::{Cond, GovField, OrderKey, RecordQuery, Store, StoredRecord, Target};
 
 /// Lifecycle state every asset has until the governance overlay lands.
 pub const DEFAULT_LIFECYCLE_STATE: &str = "draft";
@@ -262,7 +262,7 @@ impl Catalog {
     pub async fn get(&self, plugin: &str, kind: &str, name: &str) -> Result<Arc<AssetView>> {
         let manifest = self.registry.resolve_kind(plugin, kind)?.clone();
         let key = AssetKey::new(plugin, manifest.spec.entity.kind.clone(), name);
-        let generation = self.store.generation();
+        let generation = self.store.view_generation();
         if let Some(view) = self.cached(&key, generation) {
             return Ok(view);
         }
@@ -312,7 +312,7 @@ impl Catalog {
             .map(|link| LinkView {
                 link_type: link.link_type,
                 key: AssetKey::new(link.plugin, link.kind, link.name),
-                resolution: "resolved-draft".into(),
+                resolution: resolution_of(&link.state).into(),
                 attributes: BTreeMap::from([("path".to_string(), link.path)]),
             })
             .collect();
@@ -325,7 +325,7 @@ impl Catalog {
     fn outbound_link(
         &self,
         reference: &Reference,
-        existing: &std::collections::HashSet<(String, String, String)>,
+        existing: &HashMap<(String, String, String), String>,
     ) -> LinkView {
         let mut attributes = reference.attributes.clone();
         attributes.insert("path".into(), reference.path.clone());
@@ -336,19 +336,14 @@ impl Catalog {
             Err(_) => (reference.kind.clone(), "plugin-unavailable"),
             Ok(manifest) => {
                 let kind = manifest.spec.entity.kind.clone();
-                let found = existing.contains(&(
+                let found = existing.get(&(
                     reference.plugin.clone(),
                     kind.clone(),
                     reference.name.clone(),
                 ));
-                // Every found target is a draft until the governance overlay lands.
                 (
                     kind,
-                    if found {
-                        "resolved-draft"
-                    } else {
-                        "unresolved"
-                    },
+                    found.map_or("unresolved", |state| resolution_of(state)),
                 )
             }
         };
@@ -371,7 +366,7 @@ impl Catalog {
             source_labels: source
                 .map(|s| s.definition.labels.clone())
                 .unwrap_or_default(),
-            lifecycle_state: DEFAULT_LIFECYCLE_STATE.into(),
+            lifecycle_state: record.lifecycle_state().to_string(),
             record,
             outbound: vec![],
             inbound: vec![],
@@ -488,10 +483,22 @@ pub fn resolve(
                 ["kind"] if !manifests.iter().any(|m| m.declares_path("kind")) => Target::Kind,
                 ["lifecycleState"]
                 | ["governance", "lifecycle", "state"]
-                | ["status", "lifecycle", "phase"] => {
-                    Target::Fixed(Some(DEFAULT_LIFECYCLE_STATE.into()))
+                | ["status", "lifecycle", "phase"] => Target::Governance(GovField::LifecycleState),
+                ["governance", "risk", "level"] => Target::Governance(GovField::RiskLevel),
+                ["governance", "owner", "principal"] => Target::Governance(GovField::Owner),
+                ["governance", "team", "name"] => Target::Governance(GovField::Team),
+                ["governance", "sla", "tier"] => Target::Governance(GovField::SlaTier),
+                ["governance", "compliance", "tags"] => Target::Governance(GovField::ComplianceTag),
+                ["governance", ..] => {
+                    return Err(Error::new(
+                        Reason::InvalidFilter,
+                        format!(
+                            "{} cannot be filtered on; governance filters take lifecycle.state, risk.level, owner.principal, team.name, sla.tier or compliance.tags",
+                            p.path.join(".")
+                        ),
+                    )
+                    .violation("filterQuery", "unsupported governance path"))
                 }
-                ["governance", ..] => Target::Fixed(None),
                 ["sourceLabel"] | ["metadata", "sourceRef", "sourceLabels"] => {
                     return source_label_cond(p.op, &p.values, sources)
                 }
@@ -576,21 +583,61 @@ fn convenience_filters(params: &ListParams) -> Result<Vec<Cond>> {
             .map(|v| Literal::Str(v.clone()))
             .collect::<Vec<_>>()
     };
+    let governance = |field, op, values| Cond::Cmp {
+        target: Target::Governance(field),
+        op,
+        values,
+    };
     if !params.lifecycle_states.is_empty() {
-        out.push(Cond::Cmp {
-            target: Target::Fixed(Some(DEFAULT_LIFECYCLE_STATE.into())),
-            op: Op::In,
-            values: strings(&params.lifecycle_states),
-        });
+        for state in &params.lifecycle_states {
+            if crate::domain::governance::State::parse(state).is_none() {
+                return Err(Error::new(
+                    Reason::InvalidParams,
+                    format!("lifecycleState {state:?} is not a state; use draft, approved, deprecated or archived"),
+                )
+                .violation("lifecycleState", "unknown state"));
+            }
+        }
+        out.push(governance(
+            GovField::LifecycleState,
+            Op::In,
+            strings(&params.lifecycle_states),
+        ));
+    } else if !params.include_archived {
+        // Archived assets leave default lists; GET still returns them.
+        out.push(governance(
+            GovField::LifecycleState,
+            Op::Ne,
+            vec![Literal::Str("archived".into())],
+        ));
     }
-    // Governance metadata (risk, compliance, owner, team) is unset on every
-    // asset until the overlay lands, so these filters match nothing.
-    if !params.risk_levels.is_empty()
-        || !params.compliance_tags.is_empty()
-        || !params.owner.is_empty()
-        || !params.team.is_empty()
-    {
-        out.push(Cond::Const(false));
+    if !params.risk_levels.is_empty() {
+        out.push(governance(
+            GovField::RiskLevel,
+            Op::In,
+            strings(&params.risk_levels),
+        ));
+    }
+    for tag in &params.compliance_tags {
+        out.push(governance(
+            GovField::ComplianceTag,
+            Op::Eq,
+            vec![Literal::Str(tag.clone())],
+        ));
+    }
+    if !params.owner.is_empty() {
+        out.push(governance(
+            GovField::Owner,
+            Op::Eq,
+            vec![Literal::Str(params.owner.clone())],
+        ));
+    }
+    if !params.team.is_empty() {
+        out.push(governance(
+            GovField::Team,
+            Op::Eq,
+            vec![Literal::Str(params.team.clone())],
+        ));
     }
     if !params.source_id.is_empty() {
         out.push(Cond::Cmp {
@@ -614,6 +661,16 @@ fn convenience_filters(params: &ListParams) -> Result<Vec<Cond>> {
         });
     }
     Ok(out)
+}
+
+/// Resolution of a link to an asset in `state` (spec 01 §6.3).
+fn resolution_of(state: &str) -> &'static str {
+    match state {
+        "approved" => "resolved",
+        "deprecated" => "resolved-deprecated",
+        "archived" => "resolved-archived",
+        _ => "resolved-draft",
+    }
 }
 
 /// Adds `sourceId` to a native record, as native list endpoints return it.

@@ -309,7 +309,7 @@ impl Governance {
                         &first_rule,
                     )
                     .await?;
-                tx.commit().await.map_err(Error::storage)?;
+                self.commit(tx).await?;
                 Ok(ActionOutcome {
                     action: call.action.clone(),
                     status: "pending-approval".into(),
@@ -341,7 +341,7 @@ impl Governance {
                         &run_id,
                     )
                     .await?;
-                tx.commit().await.map_err(Error::storage)?;
+                self.commit(tx).await?;
                 self.count_success(&call.action, &prepared);
                 Ok(ActionOutcome {
                     action: call.action.clone(),
@@ -451,6 +451,7 @@ impl Governance {
                     tx,
                     settings,
                     overlay,
+                    action,
                     *to,
                     version.as_deref(),
                     replacement.clone(),
@@ -523,6 +524,7 @@ impl Governance {
         tx: &mut Tx,
         settings: &Settings,
         overlay: &OverlayRow,
+        action: &str,
         to: State,
         version: Option<&str>,
         replacement: Option<Value>,
@@ -590,8 +592,18 @@ impl Governance {
                 .with("environments", envs.join(",")));
             }
         }
+        // Normalized params must parse again as the same action when an
+        // approved request runs it.
         let mut params = Map::new();
-        params.insert("state".into(), json!(to.as_str()));
+        match action {
+            "lifecycle.setState" => {
+                params.insert("state".into(), json!(to.as_str()));
+            }
+            "lifecycle.restore" => {
+                params.insert("targetState".into(), json!(to.as_str()));
+            }
+            _ => {}
+        }
         if let Some(v) = &version_row {
             params.insert("versionId".into(), json!(v.version_id));
         }

@@ -351,7 +351,7 @@ impl Governance {
             }
             _ => self.store.touch_approval(&mut tx, request_id, &at).await?,
         }
-        tx.commit().await.map_err(Error::storage)?;
+        self.commit(tx).await?;
         self.approval(request_id).await
     }
 
@@ -535,7 +535,7 @@ impl Governance {
         event.approval_request_id = request_id.to_string();
         event.reason = reason.to_string();
         self.append(&mut tx, &mut [event]).await?;
-        tx.commit().await.map_err(Error::storage)?;
+        self.commit(tx).await?;
         self.approval(request_id).await
     }
 
@@ -597,7 +597,7 @@ impl Governance {
         );
         event.approval_request_id = request_id.to_string();
         self.append(&mut tx, &mut [event]).await?;
-        tx.commit().await.map_err(Error::storage)?;
+        self.commit(tx).await?;
         Ok(true)
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::governance::config::AutoSnapshot;
 use crate::domain::governance::version::auto_label;
 use crate::domain::governance::State;
-use crate::domain::{Error, Result};
+use crate::domain::Result;
 use crate::storage::governance::{BacklogItem, LifecycleRow, OverlayRow, Tx, VersionRow};
 use crate::storage::Store;
 
@@ -66,7 +66,7 @@ impl Governance {
                 }
             }
             self.append(&mut tx, &mut events).await?;
-            tx.commit().await.map_err(Error::storage)?;
+            self.commit(tx).await?;
             // Rows another replica handled in the meantime are skipped, and
             // a pass that changed nothing must not spin.
             if report == before {

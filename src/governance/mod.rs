@@ -159,10 +159,20 @@ impl Governance {
         Err(asset_not_found(plugin, kind, name))
     }
 
-    /// Appends events in the current transaction and counts them.
+    /// Appends events in the current transaction and counts them. Every
+    /// governance write appends an event, so this is also where the write
+    /// is counted for the other replicas' caches.
     async fn append(&self, tx: &mut Tx, events: &mut [AuditEvent]) -> Result<()> {
         self.store.append_audit(tx, events).await?;
+        self.store.bump_overlay_generation(tx).await?;
         self.counters.count_events(events);
+        Ok(())
+    }
+
+    /// Commits a governance write and marks cached asset views stale.
+    async fn commit(&self, tx: Tx) -> Result<()> {
+        tx.commit().await.map_err(Error::storage)?;
+        self.store.overlay_changed();
         Ok(())
     }
 
@@ -179,7 +189,7 @@ impl Governance {
             let mut tx = self.store.begin_write().await?;
             self.append(&mut tx, std::slice::from_mut(&mut event))
                 .await?;
-            tx.commit().await.map_err(Error::storage)
+            self.commit(tx).await
         }
         .await;
         if let Err(e) = result {

@@ -169,7 +169,7 @@ impl Governance {
         }
         let mut tx = self.store.begin_write().await?;
         let row = self.locked_overlay(&mut tx, plugin, kind, name).await?;
-        tx.commit().await.map_err(Error::storage)?;
+        self.commit(tx).await?;
         Ok(row)
     }
 
@@ -380,7 +380,7 @@ impl Governance {
         }
         let new_json = serde_json::to_value(&next).map_err(Error::internal)?;
         if new_json == overlay.metadata || (overlay.metadata.is_null() && new_json == json!({})) {
-            tx.commit().await.map_err(Error::storage)?;
+            self.commit(tx).await?;
             return self.view(overlay).await;
         }
         if !self
@@ -408,7 +408,7 @@ impl Governance {
             .overlay(&mut tx, &plugin, &kind, name, false)
             .await?
             .ok_or_else(|| Error::internal("overlay vanished inside its own transaction"))?;
-        tx.commit().await.map_err(Error::storage)?;
+        self.commit(tx).await?;
         self.view(updated).await
     }
 

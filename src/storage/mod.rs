@@ -27,7 +27,11 @@ use crate::domain::source::{SourceDefinition, SourceOverrides, SourceState};
 use crate::domain::validation::Finding;
 use crate::domain::{Error, Result};
 
-pub use query::{Cond, OrderKey, RecordQuery, Target};
+pub use query::{Cond, GovField, OrderKey, RecordQuery, Target};
+
+/// Joins each record to its governance overlay row (if any).
+pub(crate) const GOVERNANCE_JOIN: &str =
+    "LEFT JOIN asset_governance g ON g.plugin = r.plugin AND g.kind = r.kind AND g.name = r.name";
 
 /// Which SQL dialect the pool speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +113,9 @@ pub struct Store {
 struct Generation {
     local: AtomicU64,
     last_seen_in_db: AtomicI64,
+    /// Governance writes, which change asset views but not the catalog.
+    overlay: AtomicU64,
+    overlay_seen_in_db: AtomicI64,
 }
 
 /// A record as a provider produced it, ready to be stored.
@@ -205,6 +212,19 @@ pub struct StoredRecord {
     pub created_at: DateTime<Utc>,
     /// Update time (record or last content change).
     pub updated_at: DateTime<Utc>,
+    /// Governance overlay: the metadata document with its `lifecycle`
+    /// block (Null before the overlay row exists).
+    pub governance: Value,
+}
+
+impl StoredRecord {
+    /// Lifecycle state from the overlay (draft until the overlay exists).
+    pub fn lifecycle_state(&self) -> &str {
+        self.governance
+            .pointer("/lifecycle/state")
+            .and_then(Value::as_str)
+            .unwrap_or("draft")
+    }
 }
 
 /// A link pointing at an asset.
@@ -220,6 +240,8 @@ pub struct InboundLink {
     pub link_type: String,
     /// Field path in the referencing record.
     pub path: String,
+    /// Lifecycle state of the referencing asset.
+    pub state: String,
 }
 
 /// One asset as GetAsset needs it.
@@ -227,8 +249,9 @@ pub struct InboundLink {
 pub struct AssetRow {
     /// The effective record.
     pub record: StoredRecord,
-    /// Targets of its references that exist as effective records.
-    pub found_targets: HashSet<(String, String, String)>,
+    /// Targets of its references that exist as effective records, with
+    /// their lifecycle state.
+    pub found_targets: HashMap<(String, String, String), String>,
     /// Live links pointing at it, ordered by referencing key and path.
     pub inbound: Vec<InboundLink>,
 }
@@ -335,9 +358,46 @@ impl Store {
         self.generation.local.load(Ordering::Acquire)
     }
 
-    /// Reads the database's change counter and bumps the local generation
+    /// A number that changes whenever an asset view may have changed: the
+    /// live catalog or its governance overlay (read caches key on it).
+    pub fn view_generation(&self) -> u64 {
+        self.generation
+            .local
+            .load(Ordering::Acquire)
+            .wrapping_add(self.generation.overlay.load(Ordering::Acquire) << 32)
+    }
+
+    /// Marks a committed governance write of this replica.
+    pub fn overlay_changed(&self) {
+        self.generation.overlay.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts a governance write in the database (inside its transaction),
+    /// for the other replicas.
+    pub async fn bump_overlay_generation(&self, conn: &mut sqlx::AnyConnection) -> Result<()> {
+        sqlx::query("UPDATE governance_generation SET value = value + 1 WHERE id = 1")
+            .execute(conn)
+            .await
+            .map_err(Error::storage)?;
+        Ok(())
+    }
+
+    /// Reads the database's change counters and bumps the local generations
     /// when another replica wrote since the last look.
     pub async fn observe_generation(&self) -> Result<()> {
+        let row = sqlx::query("SELECT value FROM governance_generation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        let value: i64 = row.try_get(0).map_err(Error::storage)?;
+        if self
+            .generation
+            .overlay_seen_in_db
+            .swap(value, Ordering::AcqRel)
+            != value
+        {
+            self.overlay_changed();
+        }
         let row = sqlx::query("SELECT value FROM catalog_generation WHERE id = 1")
             .fetch_one(&self.pool)
             .await
@@ -778,7 +838,10 @@ impl Store {
         let d = self.dialect;
         format!(
             "r.plugin, r.kind, r.name, r.source_id, r.asset_uid, {} AS record, r.content_digest, {} AS provenance, {} AS refs, \
-             {} AS validated, {} AS diagnostics, r.created_at, r.updated_at",
+             {} AS validated, {} AS diagnostics, r.created_at, r.updated_at, \
+             CAST(g.metadata AS TEXT) AS gov_metadata, g.lifecycle_state AS gov_state, g.lifecycle_reason AS gov_reason, \
+             g.lifecycle_changed_by AS gov_changed_by, g.lifecycle_changed_at AS gov_changed_at, \
+             CAST(g.lifecycle_replacement_ref AS TEXT) AS gov_replacement",
             d.json_out("r.record"),
             d.json_out("r.provenance"),
             d.json_out("r.refs"),
@@ -800,16 +863,26 @@ impl Store {
         let sql = format!(
             "SELECT {columns}, \
              (SELECT {found} FROM catalog_links l CROSS JOIN catalog_records t \
+               LEFT JOIN asset_governance tg ON tg.plugin = t.plugin AND tg.kind = t.kind AND tg.name = t.name \
                WHERE l.from_plugin = r.plugin AND l.from_kind = r.kind AND l.from_name = r.name AND l.source_id = r.source_id \
                  AND t.plugin = l.target_plugin AND t.kind = l.target_kind AND t.name = l.target_name AND t.is_effective = TRUE) AS found, \
              (SELECT {inbound} FROM catalog_links l CROSS JOIN catalog_records f \
+               LEFT JOIN asset_governance fg ON fg.plugin = f.plugin AND fg.kind = f.kind AND fg.name = f.name \
                WHERE l.target_plugin = r.plugin AND l.target_kind = r.kind AND l.target_name = r.name \
                  AND f.plugin = l.from_plugin AND f.kind = l.from_kind AND f.name = l.from_name \
                  AND f.source_id = l.source_id AND f.is_effective = TRUE) AS inbound \
-             FROM catalog_records r WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.is_effective = TRUE",
+             FROM catalog_records r {join} WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.is_effective = TRUE",
             columns = self.record_columns(),
-            found = d.json_rows(&["t.plugin", "t.kind", "t.name"]),
-            inbound = d.json_rows(&["l.from_plugin", "l.from_kind", "l.from_name", "l.link_type", "l.path"]),
+            join = GOVERNANCE_JOIN,
+            found = d.json_rows(&["t.plugin", "t.kind", "t.name", "COALESCE(tg.lifecycle_state, 'draft')"]),
+            inbound = d.json_rows(&[
+                "l.from_plugin",
+                "l.from_kind",
+                "l.from_name",
+                "l.link_type",
+                "l.path",
+                "COALESCE(fg.lifecycle_state, 'draft')",
+            ]),
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(plugin)
@@ -820,16 +893,17 @@ impl Store {
             .map_err(Error::storage)?;
         let Some(row) = row else { return Ok(None) };
         let record = stored_record(&row)?;
-        let found: Vec<(String, String, String)> = json_column(&row, "found")?;
+        let found: Vec<(String, String, String, String)> = json_column(&row, "found")?;
         let mut inbound: Vec<InboundLink> =
-            json_column::<Vec<(String, String, String, String, String)>>(&row, "inbound")?
+            json_column::<Vec<(String, String, String, String, String, String)>>(&row, "inbound")?
                 .into_iter()
-                .map(|(plugin, kind, name, link_type, path)| InboundLink {
+                .map(|(plugin, kind, name, link_type, path, state)| InboundLink {
                     plugin,
                     kind,
                     name,
                     link_type,
                     path,
+                    state,
                 })
                 .collect();
         inbound.sort_by(|a, b| {
@@ -837,7 +911,10 @@ impl Store {
         });
         Ok(Some(AssetRow {
             record,
-            found_targets: found.into_iter().collect(),
+            found_targets: found
+                .into_iter()
+                .map(|(p, k, n, state)| ((p, k, n), state))
+                .collect(),
             inbound,
         }))
     }
@@ -1025,6 +1102,26 @@ fn get(row: &AnyRow, column: &str) -> Result<String> {
     row.try_get::<String, _>(column).map_err(Error::storage)
 }
 
+/// The overlay columns of a record query as one governance document.
+fn governance_block(row: &AnyRow) -> Value {
+    let text = |c: &str| row.try_get::<Option<String>, _>(c).ok().flatten();
+    let Some(state) = text("gov_state") else {
+        return Value::Null;
+    };
+    let mut doc = text("gov_metadata")
+        .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    doc["lifecycle"] = serde_json::json!({
+        "state": state,
+        "reason": text("gov_reason"),
+        "changedBy": text("gov_changed_by"),
+        "changedAt": text("gov_changed_at"),
+        "replacementRef": text("gov_replacement").and_then(|r| serde_json::from_str::<Value>(&r).ok()),
+    });
+    doc
+}
+
 fn json_column<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T> {
     serde_json::from_str(&get(row, column)?).map_err(Error::internal)
 }
@@ -1047,6 +1144,7 @@ fn stored_record(row: &AnyRow) -> Result<StoredRecord> {
         diagnostics: serde_json::from_value(json("diagnostics")?).unwrap_or_default(),
         created_at: parse_timestamp(&get(row, "created_at")?),
         updated_at: parse_timestamp(&get(row, "updated_at")?),
+        governance: governance_block(row),
     })
 }
 

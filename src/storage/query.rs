@@ -7,7 +7,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::Any;
 
-use super::Dialect;
+use super::{Dialect, GOVERNANCE_JOIN};
 use crate::domain::filter::{Literal, Op};
 use crate::domain::paging::Cursor;
 use crate::domain::{Error, Result};
@@ -53,6 +53,25 @@ pub enum Target {
     Record(Vec<String>),
     /// A fixed value (for paths whose value does not vary yet).
     Fixed(Option<String>),
+    /// A field of the governance overlay.
+    Governance(GovField),
+}
+
+/// Governance fields lists can filter on (indexed columns of the overlay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GovField {
+    /// lifecycle.state (draft when no overlay row exists yet).
+    LifecycleState,
+    /// risk.level.
+    RiskLevel,
+    /// owner.principal.
+    Owner,
+    /// team.name.
+    Team,
+    /// sla.tier.
+    SlaTier,
+    /// compliance.tags (contains).
+    ComplianceTag,
 }
 
 /// The sort key.
@@ -192,6 +211,17 @@ impl Compiler {
             Cond::Cmp { target, op, values } => match target {
                 Target::Record(path) => self.record_cmp(path, *op, values),
                 Target::Fixed(value) => self.fixed_cmp(value.as_deref(), *op, values),
+                Target::Governance(GovField::ComplianceTag) => self.tag_cmp(*op, values),
+                Target::Governance(field) => {
+                    let column = match field {
+                        GovField::LifecycleState => "COALESCE(g.lifecycle_state, 'draft')",
+                        GovField::RiskLevel => "g.risk_level",
+                        GovField::Owner => "g.owner_principal",
+                        GovField::Team => "g.team_name",
+                        _ => "g.sla_tier",
+                    };
+                    self.text_cmp(column, *op, values)
+                }
                 column => {
                     let column = match column {
                         Target::Name => "r.name",
@@ -203,6 +233,24 @@ impl Compiler {
                     self.text_cmp(column, *op, values)
                 }
             },
+        }
+    }
+
+    /// Compliance tags live in their own indexed table: `=` and `IN` mean
+    /// "holds the tag", `!=` "does not hold it".
+    fn tag_cmp(&mut self, op: Op, values: &[Literal]) -> String {
+        let tags: Vec<String> = values
+            .iter()
+            .map(|v| self.push(Param::Text(literal_text(v))))
+            .collect();
+        let exists = format!(
+            "EXISTS (SELECT 1 FROM asset_compliance_tags t WHERE t.asset_uid = g.asset_uid AND t.tag IN ({}))",
+            tags.join(", ")
+        );
+        match op {
+            Op::Eq | Op::In => exists,
+            Op::Ne => format!("(NOT {exists})"),
+            _ => "1 = 0".into(),
         }
     }
 
@@ -504,12 +552,12 @@ pub fn build(dialect: Dialect, query: &RecordQuery, columns: &str) -> Result<Bui
     let direction = if query.descending { "DESC" } else { "ASC" };
     let limit = c.push(Param::Int(i64::from(query.limit) + 1));
     let select = format!(
-        "SELECT {columns} FROM catalog_records r WHERE {} ORDER BY {sort} {direction}, r.plugin {direction}, r.kind {direction}, r.name {direction} LIMIT {limit}",
+        "SELECT {columns} FROM catalog_records r {GOVERNANCE_JOIN} WHERE {} ORDER BY {sort} {direction}, r.plugin {direction}, r.kind {direction}, r.name {direction} LIMIT {limit}",
         conditions.join(" AND ")
     );
     let count = query.include_total.then(|| {
         format!(
-            "SELECT COUNT(*) FROM catalog_records r WHERE {}",
+            "SELECT COUNT(*) FROM catalog_records r {GOVERNANCE_JOIN} WHERE {}",
             count_conditions.join(" AND ")
         )
     });

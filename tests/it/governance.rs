@@ -789,3 +789,207 @@ async fn a_source_edit_makes_a_new_draft_version_and_bindings_stay_pinned() {
     assert_ne!(diff["old"]["contentDigest"], diff["new"]["contentDigest"]);
     s.stop().await;
 }
+
+async fn list_names(s: &TestServer, request: pb::ListAssetsRequest) -> Vec<String> {
+    let mut names: Vec<String> = s
+        .assets()
+        .list_assets(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .into_iter()
+        .map(|a| a.metadata.unwrap().name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn asset_lists_filter_on_governance_and_leave_archived_assets_out() {
+    let s = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        extra_args: vec!["--approval-policies".into(), "builtin".into()],
+        ..Default::default()
+    })
+    .await;
+    let w = people(&s);
+    let patch = |name: &str, governance: pb::GovernanceMetadata| {
+        let mut client = s.governance_as(Some(&w.operator));
+        let name = name.to_string();
+        async move {
+            client
+                .update_asset_governance(gpb::UpdateAssetGovernanceRequest {
+                    plugin: PLUGIN.into(),
+                    kind: KIND.into(),
+                    name,
+                    governance: Some(governance),
+                    update_mask: None,
+                    expected_resource_version: 0,
+                })
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    let risky = |level: &str, tags: &[&str]| pb::GovernanceMetadata {
+        owner: Some(pb::Owner {
+            principal: "risk-owner".into(),
+            ..Default::default()
+        }),
+        team: Some(pb::Team {
+            name: "platform".into(),
+            ..Default::default()
+        }),
+        risk: Some(pb::Risk {
+            level: level.into(),
+            ..Default::default()
+        }),
+        compliance: Some(pb::Compliance {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    patch("billing-specialist", risky("high", &["gdpr", "sox"]))
+        .await
+        .unwrap();
+    patch("incident-planner", risky("high", &["sox"]))
+        .await
+        .unwrap();
+    patch("code-review-agent", risky("low", &["gdpr"]))
+        .await
+        .unwrap();
+    // Lifecycle is read-only here, and unknown vocabulary is refused field by field.
+    let e = patch(
+        "code-review-agent",
+        pb::GovernanceMetadata {
+            lifecycle: Some(pb::LifecycleInfo {
+                state: "approved".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&e), "LIFECYCLE_FIELD_READ_ONLY");
+    let e = patch("code-review-agent", risky("extreme", &["pci"]))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&e), "GOVERNANCE_VALIDATION_FAILED");
+    let fields: Vec<String> = e
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert!(
+        fields.iter().any(|f| f.contains("risk.level")),
+        "{fields:?}"
+    );
+    assert!(
+        fields.iter().any(|f| f.contains("compliance.tags")),
+        "{fields:?}"
+    );
+
+    let base = pb::ListAssetsRequest {
+        plugin: PLUGIN.into(),
+        page_size: 100,
+        ..Default::default()
+    };
+    let high_gdpr = list_names(
+        &s,
+        pb::ListAssetsRequest {
+            risk_level: vec!["high".into()],
+            compliance_tag: vec!["gdpr".into()],
+            ..base.clone()
+        },
+    )
+    .await;
+    assert_eq!(high_gdpr, vec!["billing-specialist"]);
+    let sox_gdpr = list_names(
+        &s,
+        pb::ListAssetsRequest {
+            compliance_tag: vec!["gdpr".into(), "sox".into()],
+            ..base.clone()
+        },
+    )
+    .await;
+    assert_eq!(sox_gdpr, vec!["billing-specialist"]);
+    let by_query = list_names(
+        &s,
+        pb::ListAssetsRequest {
+            filter_query: "governance.risk.level = 'high' AND governance.team.name = 'platform'"
+                .into(),
+            ..base.clone()
+        },
+    )
+    .await;
+    assert_eq!(by_query, vec!["billing-specialist", "incident-planner"]);
+    let owned = list_names(
+        &s,
+        pb::ListAssetsRequest {
+            owner: "risk-owner".into(),
+            ..base.clone()
+        },
+    )
+    .await;
+    assert_eq!(owned.len(), 3);
+
+    // Approve, then archive (both gated by the built-in policy).
+    let name = "code-review-agent";
+    for action in [
+        ("lifecycle.setState", json!({"state": "approved"})),
+        ("lifecycle.archive", json!({})),
+    ] {
+        let pending = act(&s, &w.operator, name, action.0, action.1.clone())
+            .await
+            .unwrap();
+        assert_eq!(pending.status, "pending-approval", "{action:?}");
+        let done = approve(&s, &w.approver, &pending.approval_request_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            done.execution.as_ref().unwrap().status,
+            "succeeded",
+            "{done:?}"
+        );
+    }
+    let asset = s.get(PLUGIN, KIND, name).await.unwrap();
+    assert_eq!(
+        asset
+            .status
+            .as_ref()
+            .unwrap()
+            .lifecycle
+            .as_ref()
+            .unwrap()
+            .phase,
+        "archived"
+    );
+    let governance = asset.governance.unwrap();
+    assert_eq!(governance.owner.unwrap().principal, "risk-owner");
+    assert_eq!(governance.lifecycle.unwrap().state, "archived");
+    let default = list_names(&s, base.clone()).await;
+    assert!(!default.contains(&name.to_string()), "{default:?}");
+    let with_archived = list_names(
+        &s,
+        pb::ListAssetsRequest {
+            include_archived: true,
+            ..base.clone()
+        },
+    )
+    .await;
+    assert_eq!(with_archived.len(), default.len() + 1);
+    let archived = list_names(
+        &s,
+        pb::ListAssetsRequest {
+            lifecycle_state: vec!["archived".into()],
+            ..base.clone()
+        },
+    )
+    .await;
+    assert_eq!(archived, vec![name]);
+    s.stop().await;
+}

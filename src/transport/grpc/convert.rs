@@ -220,7 +220,23 @@ pub fn asset(view: &AssetView) -> pb::AssetResource {
             tags,
             created_at: Some(timestamp(r.created_at)),
             updated_at: Some(timestamp(r.updated_at)),
-            owner: None,
+            owner: r.governance.get("owner").map(|o| pb::OwnerRef {
+                id: o
+                    .get("principal")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                display_name: o
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                email: o
+                    .get("email")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            }),
             source_ref: Some(pb::SourceRef {
                 plugin: r.plugin.clone(),
                 source_id: r.source_id.clone(),
@@ -229,11 +245,24 @@ pub fn asset(view: &AssetView) -> pb::AssetResource {
             }),
         }),
         spec: r.record.as_object().map(to_struct),
-        governance: None,
+        governance: (!r.governance.is_null())
+            .then(|| super::governance_convert::metadata(&r.governance)),
         status: Some(pb::AssetStatus {
             lifecycle: Some(pb::LifecycleStatus {
                 phase: view.lifecycle_state.clone(),
-                ..Default::default()
+                reason: r
+                    .governance
+                    .pointer("/lifecycle/reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                message: String::new(),
+                last_transition_time: r
+                    .governance
+                    .pointer("/lifecycle/changedAt")
+                    .and_then(Value::as_str)
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| timestamp(t.with_timezone(&Utc))),
             }),
             conditions,
             health: Some(pb::HealthStatus {
