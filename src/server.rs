@@ -201,10 +201,10 @@ pub async fn start(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(pb::plugin_service_server::PluginServiceServer::new(
-            PluginApi::new(catalog.clone()),
+            PluginApi::new(catalog.clone(), governance.clone()),
         ))
         .add_service(pb::asset_service_server::AssetServiceServer::new(
-            AssetApi::new(catalog.clone()),
+            AssetApi::new(catalog.clone(), governance.clone()),
         ))
         .add_service(pb::source_service_server::SourceServiceServer::new(
             SourceApi::new(catalog.clone()),

@@ -235,3 +235,150 @@ mod tests {
         }
     }
 }
+
+const fn param(
+    name: &'static str,
+    display_name: &'static str,
+    param_type: &'static str,
+    required: bool,
+    description: &'static str,
+) -> ParamDef {
+    ParamDef {
+        name,
+        display_name,
+        param_type,
+        required,
+        description,
+    }
+}
+
+const VERSION_ID: ParamDef = param(
+    "versionId",
+    "Version",
+    "version",
+    false,
+    "A version id, label or @alias; when given, the action applies to that version instead of the asset",
+);
+
+/// The governance actions every governed kind offers (spec 03 §3 and
+/// 04 §5.1), run through ExecuteGovernanceAction.
+pub fn governance_actions() -> Vec<ActionDef> {
+    let base =
+        |id, display_name, description, category, parameters, idempotent, destructive| ActionDef {
+            id,
+            display_name,
+            description,
+            scope: "asset",
+            category,
+            parameters,
+            supports_dry_run: true,
+            idempotent,
+            destructive,
+            required_roles: &["operator", "admin"],
+        };
+    vec![
+        base(
+            "lifecycle.setState",
+            "Set lifecycle state",
+            "Move the asset (or a version) to another state of the transition table",
+            "lifecycle",
+            vec![
+                param("state", "State", "enum", true, "draft, approved, deprecated or archived"),
+                VERSION_ID,
+            ],
+            false,
+            false,
+        ),
+        base(
+            "lifecycle.deprecate",
+            "Deprecate",
+            "Mark the asset (or a version) as not for new work, optionally naming its replacement",
+            "lifecycle",
+            vec![
+                param("replacementRef", "Replacement", "ref", false, "{plugin, kind, name} of the asset to use instead"),
+                VERSION_ID,
+            ],
+            false,
+            false,
+        ),
+        base(
+            "lifecycle.archive",
+            "Archive",
+            "Hide the asset (or a version) from default lists; it must not be bound anywhere",
+            "lifecycle",
+            vec![VERSION_ID],
+            false,
+            true,
+        ),
+        base(
+            "lifecycle.restore",
+            "Restore",
+            "Bring an archived asset (or version) back as deprecated or draft",
+            "lifecycle",
+            vec![
+                param("targetState", "Target state", "enum", true, "deprecated or draft"),
+                VERSION_ID,
+            ],
+            false,
+            false,
+        ),
+        base(
+            "version.create",
+            "Create version",
+            "Snapshot the asset as an immutable version",
+            "versioning",
+            vec![param("version", "Label", "string", false, "Label; default the record's version field, else r<sequence>")],
+            false,
+            false,
+        ),
+        base(
+            "promotion.bind",
+            "Bind",
+            "Bind a version to an environment",
+            "promotion",
+            vec![
+                param("environment", "Environment", "environment", true, "A configured environment"),
+                param("versionId", "Version", "version", true, "A version id, label or @alias"),
+                param("allowDeprecated", "Allow deprecated", "boolean", false, "Bind a deprecated version anyway"),
+            ],
+            true,
+            false,
+        ),
+        base(
+            "promotion.promote",
+            "Promote",
+            "Bind to an environment the version bound in another one, a given version, or the latest approved one",
+            "promotion",
+            vec![
+                param("toEnv", "To environment", "environment", true, "Environment to bind"),
+                param("fromEnv", "From environment", "environment", false, "Take the version bound there"),
+                param("versionId", "Version", "version", false, "A version id, label or @alias"),
+                param("latestApproved", "Latest approved", "boolean", false, "Take the latest approved version"),
+                param("allowDeprecated", "Allow deprecated", "boolean", false, "Bind a deprecated version anyway"),
+            ],
+            true,
+            false,
+        ),
+        base(
+            "promotion.rollback",
+            "Roll back",
+            "Rebind an environment to a version it had before",
+            "promotion",
+            vec![
+                param("environment", "Environment", "environment", true, "The environment to roll back"),
+                param("targetVersionId", "Target version", "version", true, "A version previously bound there"),
+            ],
+            true,
+            false,
+        ),
+        base(
+            "promotion.unbind",
+            "Unbind",
+            "Remove an environment's binding",
+            "promotion",
+            vec![param("environment", "Environment", "environment", true, "The environment to unbind")],
+            true,
+            true,
+        ),
+    ]
+}

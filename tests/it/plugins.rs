@@ -1,5 +1,6 @@
 //! A new asset kind from one manifest file, with no code change.
 
+use catalog::proto::catalog::governance::v1alpha1 as gpb;
 use catalog::proto::catalog::v1alpha1 as pb;
 
 use crate::support::{reason, spec, Options, TestServer};
@@ -84,6 +85,23 @@ async fn a_dropped_in_manifest_is_served_and_described_by_capabilities() {
     assert_eq!(fields.filter_fields[0].path, "severity");
     assert_eq!(fields.reference_fields[0].target_plugin, "agents");
     assert!(caps.actions.iter().any(|a| a.id == "refresh"));
+    // Governed like the built-in kinds, with nothing in its manifest about it.
+    let governance = entity.governance.as_ref().unwrap();
+    assert!(governance.supported);
+    let lifecycle = governance.lifecycle.as_ref().unwrap();
+    assert_eq!(lifecycle.transitions.len(), 12);
+    assert!(lifecycle
+        .transitions
+        .iter()
+        .any(|t| t.from == "draft" && t.to == "approved" && t.allowed && t.requires_approval));
+    assert!(fields
+        .filter_fields
+        .iter()
+        .any(|f| f.name == "lifecycleState" && f.universal));
+    assert!(caps
+        .actions
+        .iter()
+        .any(|a| a.id == "promotion.bind" && a.may_require_approval));
 
     let assets = server.all_assets("runbooks", "severity = 'low'").await;
     assert_eq!(assets.len(), 1);
@@ -94,6 +112,55 @@ async fn a_dropped_in_manifest_is_served_and_described_by_capabilities() {
         (links[0].r#type.as_str(), links[0].resolution.as_str()),
         ("dependsOnAgent", "resolved-draft")
     );
+    // Its assets take governance actions like any other.
+    let operator = server.token("olga", &["operator"]);
+    server
+        .governance_as(Some(&operator))
+        .update_asset_governance(gpb::UpdateAssetGovernanceRequest {
+            plugin: "runbooks".into(),
+            kind: "Runbook".into(),
+            name: "restart-pods".into(),
+            governance: Some(pb::GovernanceMetadata {
+                owner: Some(pb::Owner {
+                    principal: "sre".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pending = server
+        .governance_as(Some(&operator))
+        .execute_governance_action(gpb::ExecuteGovernanceActionRequest {
+            plugin: "runbooks".into(),
+            kind: "Runbook".into(),
+            name: "restart-pods".into(),
+            action: "lifecycle.setState".into(),
+            params: Some(catalog::transport::grpc::convert::to_struct(
+                serde_json::json!({"state": "approved"})
+                    .as_object()
+                    .unwrap(),
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pending.status, "pending-approval");
+    let approved = server
+        .approvals_as(Some(&server.token("ada", &["approver"])))
+        .approve_request(gpb::ApproveRequestRequest {
+            request_id: pending.approval_request_id,
+            comment: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.execution.unwrap().status, "succeeded");
+    let full = server.get("runbooks", "rb", "restart-pods").await.unwrap();
+    assert_eq!(full.status.unwrap().lifecycle.unwrap().phase, "approved");
     // Its load validation comes from the manifest too.
     let source = server
         .source("runbooks", "ops-runbooks")

@@ -11,12 +11,17 @@ use crate::respond;
 /// Serves asset reads.
 pub struct AssetApi {
     catalog: Catalog,
+    governance: crate::governance::Governance,
 }
 
 impl AssetApi {
-    /// A service over the catalog.
-    pub fn new(catalog: Catalog) -> Self {
-        AssetApi { catalog }
+    /// A service over the catalog (and the governance settings, for the
+    /// governance actions a plugin lists).
+    pub fn new(catalog: Catalog, governance: crate::governance::Governance) -> Self {
+        AssetApi {
+            catalog,
+            governance,
+        }
     }
 }
 
@@ -217,7 +222,9 @@ impl pb::asset_service_server::AssetService for AssetApi {
             cid,
             (|| {
                 let manifest = self.catalog.registry().get(&r.plugin)?;
-                let actions = convert::capabilities(manifest)
+                let mut caps = convert::capabilities(manifest);
+                super::governance_capabilities::augment(&mut caps, &self.governance.settings());
+                let actions = caps
                     .actions
                     .into_iter()
                     .filter(|a| r.scope.is_empty() || a.scope == r.scope)

@@ -306,7 +306,14 @@ pub fn action(def: &ActionDef, plugin: &str) -> pb::ActionDefinition {
         description: def.description.into(),
         scope: def.scope.into(),
         category: def.category.into(),
-        endpoint: format!("/api/catalog/v1alpha1/{plugin}/sources/{{sourceId}}:action"),
+        endpoint: if def.scope == "asset" {
+            format!(
+                "/api/governance/v1alpha1/assets/{plugin}/{{kind}}/{{name}}/actions/{}",
+                def.id
+            )
+        } else {
+            format!("/api/catalog/v1alpha1/{plugin}/sources/{{sourceId}}:action")
+        },
         parameters: def
             .parameters
             .iter()
@@ -331,7 +338,8 @@ pub fn action(def: &ActionDef, plugin: &str) -> pb::ActionDefinition {
         }
         .into(),
         destructive: def.destructive,
-        may_require_approval: false,
+        // Governance actions may be held by an approval gate.
+        may_require_approval: def.scope == "asset",
         authz: Some(pb::ActionAuthz {
             required_roles: def.required_roles.iter().map(|r| r.to_string()).collect(),
             audit_category: "source".into(),
@@ -472,6 +480,7 @@ pub fn capabilities(manifest: &PluginManifest) -> pb::PluginCapabilities {
                 )),
                 detail_sections: entity.ui_hints.detail_sections.clone(),
             }),
+            governance: None,
             actions: entity.actions.clone(),
         }],
         sources: Some(pb::SourceCapabilities {

@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod convert;
 pub mod governance;
+pub mod governance_capabilities;
 pub mod governance_config;
 pub mod governance_convert;
 pub mod plugins;

@@ -10,12 +10,26 @@ use crate::respond;
 /// Serves plugin discovery and capabilities.
 pub struct PluginApi {
     catalog: Catalog,
+    governance: crate::governance::Governance,
 }
 
 impl PluginApi {
-    /// A service over the catalog.
-    pub fn new(catalog: Catalog) -> Self {
-        PluginApi { catalog }
+    /// A service over the catalog and its governance settings.
+    pub fn new(catalog: Catalog, governance: crate::governance::Governance) -> Self {
+        PluginApi {
+            catalog,
+            governance,
+        }
+    }
+
+    /// A plugin's capabilities with the governance parts in force.
+    fn capabilities(
+        &self,
+        manifest: &crate::domain::plugin::PluginManifest,
+    ) -> pb::PluginCapabilities {
+        let mut caps = convert::capabilities(manifest);
+        super::governance_capabilities::augment(&mut caps, &self.governance.settings());
+        caps
     }
 }
 
@@ -46,7 +60,7 @@ impl pb::plugin_service_server::PluginService for PluginApi {
                                         .get(&(s.plugin.clone(), s.definition.id.clone()))
                                         .is_none_or(|st| st.state != "error")
                             });
-                        let capabilities = convert::capabilities(manifest);
+                        let capabilities = self.capabilities(manifest);
                         pb::PluginInfo {
                             name: manifest.name().into(),
                             display_name: manifest.metadata.display_name.clone(),
@@ -88,7 +102,7 @@ impl pb::plugin_service_server::PluginService for PluginApi {
             self.catalog
                 .registry()
                 .get(&request.get_ref().plugin)
-                .map(|m| convert::capabilities(m))
+                .map(|m| self.capabilities(m))
         )
     }
 
@@ -106,10 +120,10 @@ impl pb::plugin_service_server::PluginService for PluginApi {
                         .registry()
                         .all()
                         .iter()
-                        .map(|m| convert::capabilities(m))
+                        .map(|m| self.capabilities(m))
                         .collect()
                 } else {
-                    vec![convert::capabilities(self.catalog.registry().get(plugin)?)]
+                    vec![self.capabilities(self.catalog.registry().get(plugin)?)]
                 };
                 Ok::<_, crate::domain::Error>(pb::GetCapabilitiesResponse {
                     server: Some(pb::ServerInfo {
