@@ -203,39 +203,6 @@ fn check_sizes(value: &Value, path: &str) -> Result<(), Error> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn apply() -> ActionDef {
-        source_actions()
-            .into_iter()
-            .find(|a| a.id == "apply")
-            .unwrap()
-    }
-
-    #[test]
-    fn params_are_checked() {
-        let ok = json!({"source": {"id": "x"}});
-        assert!(check_params(&apply(), ok.as_object().unwrap()).is_ok());
-        for bad in [
-            json!({}),
-            json!({"source": "x"}),
-            json!({"source": {}, "extra": 1}),
-            json!({"source": {"l": vec![1; 300]}}),
-        ] {
-            assert_eq!(
-                check_params(&apply(), bad.as_object().unwrap())
-                    .unwrap_err()
-                    .reason,
-                Reason::InvalidParams,
-                "{bad}"
-            );
-        }
-    }
-}
-
 const fn param(
     name: &'static str,
     display_name: &'static str,
@@ -381,4 +348,37 @@ pub fn governance_actions() -> Vec<ActionDef> {
             true,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn apply() -> ActionDef {
+        source_actions()
+            .into_iter()
+            .find(|a| a.id == "apply")
+            .unwrap()
+    }
+
+    #[test]
+    fn params_are_checked() {
+        let ok = json!({"source": {"id": "x"}});
+        assert!(check_params(&apply(), ok.as_object().unwrap()).is_ok());
+        for bad in [
+            json!({}),
+            json!({"source": "x"}),
+            json!({"source": {}, "extra": 1}),
+            json!({"source": {"l": vec![1; 300]}}),
+        ] {
+            assert_eq!(
+                check_params(&apply(), bad.as_object().unwrap())
+                    .unwrap_err()
+                    .reason,
+                Reason::InvalidParams,
+                "{bad}"
+            );
+        }
+    }
 }
