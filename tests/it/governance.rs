@@ -5,6 +5,7 @@
 use catalog::proto::catalog::governance::v1alpha1 as gpb;
 use catalog::proto::catalog::v1alpha1 as pb;
 use catalog::transport::grpc::convert::{from_struct, to_struct};
+use clap::Parser;
 use serde_json::{json, Value};
 use tonic_types::StatusExt;
 
@@ -991,5 +992,227 @@ async fn asset_lists_filter_on_governance_and_leave_archived_assets_out() {
     )
     .await;
     assert_eq!(archived, vec![name]);
+    s.stop().await;
+}
+
+fn write(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+async fn config(s: &TestServer) -> gpb::GetGovernanceConfigResponse {
+    s.governance()
+        .get_governance_config(gpb::GetGovernanceConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+const NO_GATES: &str = "apiVersion: catalog.kubeflow.org/v1alpha1\nkind: ApprovalPolicies\ndefaults:\n  transitionApprovals: {}\n";
+
+#[tokio::test]
+async fn approval_policies_reload_and_an_invalid_file_keeps_the_previous_policy() {
+    let s = TestServer::start_with(|dir| {
+        std::fs::copy(
+            repo().join("samples/approval-policies.yaml"),
+            dir.join("policies.yaml"),
+        )
+        .unwrap();
+        Options {
+            sources: vec![copy_samples(dir)],
+            extra_args: vec![
+                "--approval-policies".into(),
+                dir.join("policies.yaml").display().to_string(),
+            ],
+            ..Default::default()
+        }
+    })
+    .await;
+    let w = people(&s);
+    let policies = s.dir.path().join("policies.yaml");
+    let before = config(&s).await.approval_policies.unwrap();
+    assert!(before.rules.len() >= 2, "the sample rules are in force");
+    set_owner(&s, &w.operator, "billing-specialist", "lead").await;
+    let held = act(
+        &s,
+        &w.operator,
+        "billing-specialist",
+        "lifecycle.setState",
+        json!({"state": "approved"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(held.status, "pending-approval");
+
+    write(&policies, NO_GATES);
+    eventually("the new policy is in force", || async {
+        config(&s).await.approval_policies.unwrap().digest != before.digest
+    })
+    .await;
+    set_owner(&s, &w.operator, "incident-planner", "lead").await;
+    let done = act(
+        &s,
+        &w.operator,
+        "incident-planner",
+        "lifecycle.setState",
+        json!({"state": "approved"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, "completed", "no gate holds it any more");
+    let current = config(&s).await.approval_policies.unwrap().digest;
+
+    write(&policies, "apiVersion: catalog.kubeflow.org/v1alpha1\nkind: ApprovalPolicies\nrules:\n  - name: broken\n    selector: {kinds: [Agent]}\n    gates:\n      - action: lifecycle.setState\n        when: {toStat: approved}\n        approvalsRequired: 1\n");
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(
+        config(&s).await.approval_policies.unwrap().digest,
+        current,
+        "an invalid file changes nothing"
+    );
+    set_owner(&s, &w.operator, "code-review-agent", "lead").await;
+    let still = act(
+        &s,
+        &w.operator,
+        "code-review-agent",
+        "lifecycle.setState",
+        json!({"state": "approved"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(still.status, "completed");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_policy_file_stops_start_up_with_a_precise_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies.yaml");
+    write(&policies, "apiVersion: catalog.kubeflow.org/v1alpha1\nkind: ApprovalPolicies\nrules:\n  - name: r\n    selector: {matchAll: true}\n    gates:\n      - action: promotion.bind\n        when: {environmnt: prod}\n        approvalsRequired: 1\n        approverRoles: [approver]\n");
+    let sources = copy_samples(dir.path());
+    let config = catalog::config::ServerConfig::try_parse_from([
+        "catalog-server",
+        "--sources",
+        &sources.display().to_string(),
+        "--database-url",
+        &format!("sqlite://{}/db.sqlite", dir.path().display()),
+        "--jwt-secret",
+        &random_secret(),
+        "--approval-policies",
+        &policies.display().to_string(),
+    ])
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = match catalog::server::start(config, Some(listener)).await {
+        Ok(_) => panic!("the server started with an invalid policy"),
+        Err(e) => e,
+    };
+    assert_eq!(error.exit_code(), 2);
+    let text = error.to_string();
+    assert!(text.contains("environmnt"), "{text}");
+    assert!(text.contains("rules[0]"), "{text}");
+}
+
+#[tokio::test]
+async fn pending_requests_expire_and_take_no_more_decisions() {
+    let s = TestServer::start_with(|dir| {
+        write(
+            &dir.join("policies.yaml"),
+            "apiVersion: catalog.kubeflow.org/v1alpha1\nkind: ApprovalPolicies\ndefaults:\n  expiryHours: 0.0005\n",
+        );
+        Options {
+            sources: vec![copy_samples(dir)],
+            extra_args: vec!["--approval-policies".into(), dir.join("policies.yaml").display().to_string()],
+            ..Default::default()
+        }
+    })
+    .await;
+    let w = people(&s);
+    let name = "k8s-troubleshooter";
+    set_owner(&s, &w.operator, name, "lead").await;
+    let pending = act(
+        &s,
+        &w.operator,
+        name,
+        "lifecycle.setState",
+        json!({"state": "approved"}),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let request = s
+        .approvals_as(Some(&w.viewer))
+        .get_approval(gpb::GetApprovalRequest {
+            request_id: pending.approval_request_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(request.status, "expired");
+    assert_eq!(request.resolved_by, "system:expiry");
+    let e = approve(&s, &w.approver, &pending.approval_request_id)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&e), "APPROVAL_NOT_PENDING");
+    assert_eq!(state(&s, name).await, "draft");
+    assert!(history(&s, name)
+        .await
+        .iter()
+        .any(|e| e.action == "approval.expire"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn assets_from_a_trusted_source_start_approved() {
+    let s = TestServer::start_with(|dir| {
+        write(
+            &dir.join("governance.yaml"),
+            "trustedSources: [agents/sample-agents]\n",
+        );
+        Options {
+            sources: vec![copy_samples(dir)],
+            extra_args: vec![
+                "--governance-config".into(),
+                dir.join("governance.yaml").display().to_string(),
+                "--approval-policies".into(),
+                "builtin".into(),
+            ],
+            ..Default::default()
+        }
+    })
+    .await;
+    let g = s
+        .governance()
+        .get_asset_governance(gpb::GetAssetGovernanceRequest {
+            plugin: PLUGIN.into(),
+            kind: KIND.into(),
+            name: "support-triage-router".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let lifecycle = g.governance.as_ref().unwrap().lifecycle.as_ref().unwrap();
+    assert_eq!(lifecycle.state, "approved");
+    assert_eq!(lifecycle.changed_by, "system:auto-approve");
+    assert_eq!(g.approved_content_digest, g.content_digest);
+    assert!(g
+        .conditions
+        .iter()
+        .any(|c| c.r#type == "OwnerMissing" && c.status == "True"));
+    // Other plugins' sources are not trusted.
+    let skill = s
+        .governance()
+        .get_asset_governance(gpb::GetAssetGovernanceRequest {
+            plugin: "skills".into(),
+            kind: "Skill".into(),
+            name: s.all_assets("skills", "").await[0]
+                .metadata
+                .as_ref()
+                .unwrap()
+                .name
+                .clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(skill.governance.unwrap().lifecycle.unwrap().state, "draft");
     s.stop().await;
 }
