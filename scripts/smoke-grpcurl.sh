@@ -4,10 +4,12 @@
 # a free loopback port with a throwaway SQLite database and the sample
 # catalogs, checks health, reflection, authentication (the server makes its
 # local development tokens next to the database) and a few calls of every
-# service, then stops it with SIGTERM and expects a clean exit.
+# service and the /metrics endpoint on the same port, then stops it with
+# SIGTERM and expects a clean exit.
 #
 # Needs: cargo, grpcurl (${GRPCURL:-grpcurl}, .ci/run installs it), jq,
-# curl (for the raw reflection v1alpha check; skipped without it).
+# curl (for the raw reflection v1alpha check and GET /metrics; skipped
+# without it).
 # SMOKE_SKIP_BUILD=1 uses the binary as it is, without `cargo build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -247,6 +249,21 @@ headers=$(awk '/^Response headers received:/{on=1; next} on && /^$/{exit} on' <<
 grep -qxF 'x-request-id: smoke-123' <<<"$headers" ||
   fail "x-request-id was not echoed in the response headers; got: $(tr '\n' ' ' <<<"$headers")"
 pass "x-request-id: smoke-123 echoed in the response headers"
+
+# --- metrics: plain HTTP/1.1 on the same port, no token -----------------------
+if command -v curl >/dev/null 2>&1; then
+  metrics=$(curl -sS --max-time 10 --http1.1 -D "$TMP/metrics.headers" "http://$ADDR/metrics" 2>&1) ||
+    fail "GET /metrics failed: $metrics"
+  grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/metrics.headers" ||
+    fail "GET /metrics is not in the text format; headers: $(tr '\r\n' '  ' <"$TMP/metrics.headers")"
+  # The two refused ListPlugins calls above (no token, tampered signature).
+  unauthenticated='grpc_server_handled_total{grpc_service="catalog.v1alpha1.PluginService",grpc_method="ListPlugins",grpc_code="Unauthenticated"} 2'
+  grep -qxF "$unauthenticated" <<<"$metrics" ||
+    fail "GET /metrics lacks: $unauthenticated; got: $(grep '^grpc_server_handled_total' <<<"$metrics" | tr '\n' ' ')"
+  pass "GET /metrics over HTTP/1.1 without a token: text format, refusals counted"
+else
+  say "WARNING: curl not found; /metrics not checked"
+fi
 
 # Tokens never reach the log, neither the ones used nor the refused ones.
 grep -qF "${ADMIN_TOKEN#*.}" "$LOG" && fail "the server log contains the admin token"

@@ -1,7 +1,7 @@
 //! The composition root: builds the identity set-up, registry, store, sync
 //! engine and services, serves them on one listener with health and
-//! reflection behind the auth layer, keeps sources in sync in the
-//! background and shuts down cleanly on SIGTERM.
+//! reflection behind the auth layer (and `/metrics` in front of it), keeps
+//! sources in sync in the background and shuts down cleanly on SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,12 +15,15 @@ use tonic_health::ServingStatus;
 use crate::auth::{AuthLayer, DevCredentials, LogRefusals, Refusal, RefusalSink};
 use crate::catalog::Catalog;
 use crate::config::ServerConfig;
+use crate::governance::settings::ReloadStats;
 use crate::governance::{Governance, Settings};
 use crate::plugins::Registry;
 use crate::proto::catalog::governance::v1alpha1 as gpb;
 use crate::proto::catalog::v1alpha1 as pb;
 use crate::sources::engine::{Engine, EngineSettings};
 use crate::storage::{OpenError, Store};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::rpc::{RpcMetrics, RpcMetricsLayer};
 use crate::telemetry::CorrelationLayer;
 use crate::transport::grpc::{
     assets::AssetApi, governance::GovernanceApi, plugins::PluginApi, sources::SourceApi,
@@ -187,17 +190,7 @@ pub async fn start(
         .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    // Layers added first wrap the ones added later: correlation runs
-    // first, so refusals already carry the request's correlation id.
-    let router = tonic::transport::Server::builder()
-        .layer(CorrelationLayer)
-        .layer(AuthLayer::new(
-            identity.authenticator.clone(),
-            Arc::new(AuditRefusals {
-                governance: governance.clone(),
-            }),
-        ))
-        .add_service(health_service)
+    let routes = tonic::service::Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(pb::plugin_service_server::PluginServiceServer::new(
@@ -219,9 +212,39 @@ pub async fn start(
         ))
         .add_service(gpb::audit_service_server::AuditServiceServer::new(
             GovernanceApi::new(governance.clone()),
-        ));
+        ))
+        .prepare();
+    // The descriptor sets reflection serves name every method there is, so
+    // the per-RPC metrics label exactly those.
+    let rpc_metrics = Arc::new(
+        RpcMetrics::from_descriptor_sets(&[
+            crate::proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ])
+        .map_err(|e| StartError::Config(format!("descriptor sets: {e}")))?,
+    );
+    // Layers added first wrap the ones added later. Metrics outermost, so
+    // refusals are counted and timed; then correlation, so refusals
+    // already carry the request's correlation id.
+    let grpc = tower::ServiceBuilder::new()
+        .layer(RpcMetricsLayer::new(rpc_metrics.clone()))
+        .layer(CorrelationLayer)
+        .layer(AuthLayer::new(
+            identity.authenticator.clone(),
+            Arc::new(AuditRefusals {
+                governance: governance.clone(),
+            }),
+        ))
+        .service(routes);
+    let reloads = Arc::new(ReloadStats::default());
+    let app = crate::transport::http::router(
+        grpc,
+        Metrics::new(rpc_metrics, governance.clone(), reloads.clone()),
+    );
 
-    crate::governance::settings::watch(governance.clone(), Arc::default(), Duration::from_secs(2));
+    crate::governance::settings::watch(governance.clone(), reloads, Duration::from_secs(2));
     let background = tokio::spawn(sync_loop(
         engine.clone(),
         governance.clone(),
@@ -240,14 +263,20 @@ pub async fn start(
                 _ = terminate_signal() => tracing::info!("shutdown signal received; draining"),
             }
         };
-        if let Err(e) = router.serve_with_incoming_shutdown(incoming, signal).await {
+        // HTTP/1.1 is accepted for the plain-HTTP endpoints (a scraper or
+        // curl speaks it); gRPC keeps arriving over HTTP/2 on the same port.
+        let server = tonic::transport::Server::builder().accept_http1(true);
+        if let Err(e) = server
+            .serve_with_incoming_shutdown(app, incoming, signal)
+            .await
+        {
             tracing::error!(error = %e, "server stopped with an error");
         }
         background.abort();
         store.close().await;
         tracing::info!("server stopped");
     });
-    tracing::info!(%addr, "catalog server listening (gRPC, health, reflection)");
+    tracing::info!(%addr, "catalog server listening (gRPC, health, reflection, /metrics)");
     Ok(RunningServer {
         addr,
         shutdown: shutdown_tx,

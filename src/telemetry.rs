@@ -1,7 +1,13 @@
-//! Logs and request correlation. Logs are JSON lines by default; every
+//! Logs, request correlation and metrics. Logs are JSON lines by default; every
 //! request gets a correlation id (from `x-request-id`, then
 //! `x-correlation-id`, else a new UUID) that is echoed back in the response
 //! metadata and attached to every log line and error of that request.
+//! Metrics: [`rpc`] counts and times every gRPC call, [`metrics`] gathers
+//! what `GET /metrics` exports, [`exposition`] writes the text format.
+
+pub mod exposition;
+pub mod metrics;
+pub mod rpc;
 
 use std::task::{Context, Poll};
 

@@ -65,6 +65,11 @@ pub struct Counters {
     pub promotions: std::sync::Mutex<std::collections::BTreeMap<(String, String, String), u64>>,
     /// audit_events_total by (action, outcome).
     pub audit_events: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
+    /// signature_verification_total by result. Nothing verifies signatures
+    /// yet (that arrives with provenance, a later issue); the metrics
+    /// endpoint exports `verified` and `failed` at 0 meanwhile so alerts
+    /// and dashboards can be written against it now.
+    pub signature_verifications: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Counters {

@@ -6,6 +6,7 @@ mod assets;
 mod auth;
 mod governance;
 mod kubeflow;
+mod metrics;
 mod plugins;
 mod sources;
 mod support;
