@@ -314,7 +314,7 @@ impl Governance {
                     action: call.action.clone(),
                     status: "pending-approval".into(),
                     message: format!(
-                        "{} on {plugin}/{kind}/{} needs approval (rule {first_rule}); approve it with \"catalogctl approvals approve {}\"",
+                        "{} on {plugin}/{kind}/{} needs approval (rule {first_rule}); an approver can approve request {} (ApprovalService/ApproveRequest)",
                         call.action, call.name, request.request_id
                     ),
                     data: json!({"approvalRequest": super::approvals::request_json(&request)}),
