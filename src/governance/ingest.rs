@@ -20,7 +20,7 @@ use crate::storage::governance::{BacklogItem, LifecycleRow, OverlayRow, Tx, Vers
 use crate::storage::Store;
 
 /// Items handled per transaction.
-const BATCH: u32 = 500;
+const BATCH: u32 = 2000;
 
 /// What one reconcile pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -35,57 +35,39 @@ impl Governance {
     /// Brings the overlay up to date with the live catalog.
     pub async fn reconcile(&self, trigger: &str) -> Result<IngestReport> {
         let mut report = IngestReport::default();
+        let mut after: Option<(String, String, String)> = None;
         loop {
             let settings = self.settings();
             let backlog = {
                 let mut conn = self.store.read_conn().await?;
-                self.store.governance_backlog(&mut conn, BATCH).await?
+                self.store
+                    .governance_backlog(&mut conn, after.as_ref(), BATCH)
+                    .await?
             };
-            if backlog.is_empty() {
-                break;
-            }
+            let Some(last) = backlog.last() else { break };
+            after = Some((last.plugin.clone(), last.kind.clone(), last.name.clone()));
             let mut tx = self.store.begin_write().await?;
             let mut events = Vec::new();
-            let before = report;
-            for item in &backlog {
-                if item.has_overlay {
-                    if record_change(&self.store, &mut tx, &settings, item, &mut events).await? {
-                        report.changed += 1;
-                    }
-                } else if create_overlay(
-                    &self.store,
-                    &mut tx,
-                    &settings,
-                    item,
-                    trigger,
-                    &mut events,
-                )
-                .await?
-                {
-                    report.created += 1;
+            let fresh: Vec<&BacklogItem> = backlog.iter().filter(|i| !i.has_overlay).collect();
+            report.created +=
+                create_overlays(&self.store, &mut tx, &settings, &fresh, trigger, &mut events).await?;
+            for item in backlog.iter().filter(|i| i.has_overlay) {
+                if record_change(&self.store, &mut tx, &settings, item, &mut events).await? {
+                    report.changed += 1;
                 }
             }
             self.append(&mut tx, &mut events).await?;
             self.commit(tx).await?;
-            // Rows another replica handled in the meantime are skipped, and
-            // a pass that changed nothing must not spin.
-            if report == before {
-                break;
-            }
         }
         if report.created + report.changed > 0 {
-            tracing::info!(
-                created = report.created,
-                changed = report.changed,
-                "governance overlay reconciled"
-            );
+            tracing::info!(created = report.created, changed = report.changed, "governance overlay reconciled");
         }
         Ok(report)
     }
 }
 
-/// Creates the overlay row of a newly seen asset, with its first version
-/// when automatic snapshots are on. False when another writer created it.
+/// Creates the overlay row of a newly seen asset (see [`create_overlays`]).
+/// False when another writer created it.
 pub(super) async fn create_overlay(
     store: &Store,
     tx: &mut Tx,
@@ -94,7 +76,70 @@ pub(super) async fn create_overlay(
     actor: &str,
     events: &mut Vec<AuditEvent>,
 ) -> Result<bool> {
+    Ok(create_overlays(store, tx, settings, &[item], actor, events).await? == 1)
+}
+
+/// Creates the overlay rows of newly seen assets in a few multi-row
+/// statements, with their first versions when automatic snapshots are on,
+/// and one `governance.create` (or `governance.backfill`) event each.
+/// Rows another writer created meanwhile are skipped. Returns how many
+/// were created.
+async fn create_overlays(
+    store: &Store,
+    tx: &mut Tx,
+    settings: &Settings,
+    items: &[&BacklogItem],
+    actor: &str,
+    events: &mut Vec<AuditEvent>,
+) -> Result<usize> {
+    if items.is_empty() {
+        return Ok(0);
+    }
     let (_, at) = now();
+    let rows: Vec<OverlayRow> = items.iter().map(|item| overlay_row(settings, item, actor, &at)).collect();
+    let inserted = store.insert_overlays(tx, &rows).await?;
+    let backfill = actor == "system:backfill";
+    let mut versions = Vec::new();
+    for (item, row) in items.iter().zip(&rows) {
+        if !inserted.contains(&item.asset_uid) {
+            continue;
+        }
+        let version = (settings.config.auto_snapshot(&item.plugin) != AutoSnapshot::Off).then(|| {
+            let record_version = item.record.get("version").and_then(version_text);
+            let label = auto_label(record_version.as_deref(), &Default::default(), &item.content_digest, 1);
+            version_row(item, &row.metadata, label, 1, if backfill { "backfill" } else { "initial-discovery" }, &at)
+        });
+        let state = row.lifecycle.state;
+        let event_actor = row.lifecycle.changed_by.clone().unwrap_or_default();
+        let mut event = AuditEvent::new(
+            &event_actor,
+            &[],
+            if backfill { "governance.backfill" } else { "governance.create" },
+            Outcome::Success,
+        )
+        .subject(&item.asset_uid, &item.plugin, &item.kind, &item.name);
+        event.correlation_id = format!("ingest-{}", uuid::Uuid::new_v4());
+        event.reason = row.lifecycle.reason.clone().unwrap_or_default();
+        event.diff = json!({"old": {}, "new": {"lifecycle": {"state": state.as_str()}}});
+        event.details = json!({
+            "sourceId": item.source_id,
+            "revisionId": item.revision_id,
+            "contentDigest": item.content_digest,
+            "versionId": version.as_ref().map(|v| v.version_id.clone()),
+        });
+        if let Some(v) = &version {
+            event.version_id = v.version_id.clone();
+        }
+        events.push(event);
+        versions.extend(version);
+    }
+    store.insert_versions(tx, &versions).await?;
+    Ok(inserted.len())
+}
+
+/// The overlay row a newly seen asset starts with: draft, or approved
+/// when its source is trusted (spec 12 §5).
+fn overlay_row(settings: &Settings, item: &BacklogItem, actor: &str, at: &str) -> OverlayRow {
     let trusted = settings.config.is_trusted(&item.plugin, &item.source_id);
     let (state, lifecycle_actor, reason) = if trusted {
         (
@@ -105,62 +150,48 @@ pub(super) async fn create_overlay(
     } else {
         (State::Draft, actor, None)
     };
-    let row = OverlayRow {
+    OverlayRow {
         asset_uid: item.asset_uid.clone(),
         plugin: item.plugin.clone(),
         kind: item.kind.clone(),
         name: item.name.clone(),
         source_id: Some(item.source_id.clone()),
         metadata: json!({}),
-        lifecycle: LifecycleRow::initial(state, lifecycle_actor, reason, &at),
+        lifecycle: LifecycleRow::initial(state, lifecycle_actor, reason, at),
         approved_content_digest: trusted.then(|| item.content_digest.clone()),
         current_content_digest: Some(item.content_digest.clone()),
         current_revision_id: Some(item.revision_id.clone()),
         current_provenance: Some(item.provenance.clone()),
         source_missing_since: None,
         resource_version: 1,
-        created_at: at.clone(),
-        updated_at: at.clone(),
+        created_at: at.to_string(),
+        updated_at: at.to_string(),
         updated_by: None,
-    };
-    if !store.insert_overlay(tx, &row).await? {
-        return Ok(false);
     }
-    let trigger = if actor == "system:backfill" {
-        "backfill"
-    } else {
-        "initial-discovery"
-    };
-    let version = if settings.config.auto_snapshot(&item.plugin) != AutoSnapshot::Off {
-        Some(snapshot(store, tx, item, &row.metadata, trigger, &at).await?)
-    } else {
-        None
-    };
-    let action = if actor == "system:backfill" {
-        "governance.backfill"
-    } else {
-        "governance.create"
-    };
-    let mut event = AuditEvent::new(lifecycle_actor, &[], action, Outcome::Success).subject(
-        &item.asset_uid,
-        &item.plugin,
-        &item.kind,
-        &item.name,
-    );
-    event.correlation_id = format!("ingest-{}", uuid::Uuid::new_v4());
-    event.reason = row.lifecycle.reason.clone().unwrap_or_default();
-    event.diff = json!({"old": {}, "new": {"lifecycle": {"state": state.as_str()}}});
-    event.details = json!({
-        "sourceId": item.source_id,
-        "revisionId": item.revision_id,
-        "contentDigest": item.content_digest,
-        "versionId": version.as_ref().map(|v| v.version_id.clone()),
-    });
-    if let Some(v) = &version {
-        event.version_id = v.version_id.clone();
+}
+
+/// An automatic draft version of a live record.
+fn version_row(item: &BacklogItem, metadata: &Value, label: String, sequence: i64, trigger: &str, at: &str) -> VersionRow {
+    VersionRow {
+        version_id: uuid::Uuid::now_v7().to_string(),
+        asset_uid: item.asset_uid.clone(),
+        plugin: item.plugin.clone(),
+        kind: item.kind.clone(),
+        name: item.name.clone(),
+        label,
+        sequence,
+        trigger: trigger.to_string(),
+        record: item.record.clone(),
+        governance_snapshot: metadata.clone(),
+        references: item.refs.clone(),
+        content_digest: item.content_digest.clone(),
+        source_id: Some(item.source_id.clone()),
+        source_revision_ref: Some(item.revision_id.clone()),
+        provenance: item.provenance.clone(),
+        lifecycle: LifecycleRow::initial(State::Draft, "system:ingest", None, at),
+        created_at: at.to_string(),
+        created_by: "system:ingest".to_string(),
     }
-    events.push(event);
-    Ok(true)
 }
 
 /// Records a content change seen in a source. False when another replica
@@ -217,7 +248,7 @@ async fn record_change(
     Ok(true)
 }
 
-/// An automatic draft version of a live record.
+/// An automatic draft version of a record whose content changed.
 async fn snapshot(
     store: &Store,
     tx: &mut Tx,
@@ -234,26 +265,7 @@ async fn snapshot(
         &item.content_digest,
         sequence as i32,
     );
-    let row = VersionRow {
-        version_id: uuid::Uuid::now_v7().to_string(),
-        asset_uid: item.asset_uid.clone(),
-        plugin: item.plugin.clone(),
-        kind: item.kind.clone(),
-        name: item.name.clone(),
-        label,
-        sequence,
-        trigger: trigger.to_string(),
-        record: item.record.clone(),
-        governance_snapshot: metadata.clone(),
-        references: item.refs.clone(),
-        content_digest: item.content_digest.clone(),
-        source_id: Some(item.source_id.clone()),
-        source_revision_ref: Some(item.revision_id.clone()),
-        provenance: item.provenance.clone(),
-        lifecycle: LifecycleRow::initial(State::Draft, "system:ingest", None, at),
-        created_at: at.to_string(),
-        created_by: "system:ingest".to_string(),
-    };
+    let row = version_row(item, metadata, label, sequence, trigger, at);
     store.insert_version(tx, &row).await?;
     Ok(row)
 }

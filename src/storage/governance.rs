@@ -19,6 +19,9 @@ use crate::domain::{Error, Result};
 /// A write transaction.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// Rows per multi-row statement (well under both engines' parameter limits).
+const BATCH: usize = 400;
+
 /// Lifecycle columns shared by overlay rows and versions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LifecycleRow {
@@ -471,6 +474,131 @@ impl Store {
         Ok(out)
     }
 
+    /// Inserts many new overlay rows (no compliance tags yet) in one
+    /// statement, skipping keys that already have one; returns the uids
+    /// actually inserted, so that only they get versions and events.
+    pub async fn insert_overlays(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[OverlayRow],
+    ) -> Result<std::collections::HashSet<String>> {
+        const COLUMNS: usize = 16;
+        let d = self.dialect;
+        let mut inserted = std::collections::HashSet::new();
+        for chunk in rows.chunks(BATCH) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = |c: usize| i * COLUMNS + c;
+                    format!(
+                        "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                        d.seq(n(1)),
+                        d.seq(n(2)),
+                        d.seq(n(3)),
+                        d.seq(n(4)),
+                        d.seq(n(5)),
+                        d.json_seq(n(6)),
+                        d.seq(n(7)),
+                        d.seq(n(8)),
+                        d.seq(n(9)),
+                        d.seq(n(10)),
+                        d.seq(n(11)),
+                        d.seq(n(12)),
+                        d.seq(n(13)),
+                        d.json_seq(n(14)),
+                        d.seq(n(15)),
+                        d.seq(n(16)),
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO asset_governance (asset_uid, plugin, kind, name, source_id, metadata, lifecycle_state, \
+                 lifecycle_reason, lifecycle_changed_by, lifecycle_changed_at, approved_content_digest, current_content_digest, \
+                 current_revision_id, current_provenance, created_at, updated_at) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING asset_uid",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                query = query
+                    .bind(row.asset_uid.clone())
+                    .bind(row.plugin.clone())
+                    .bind(row.kind.clone())
+                    .bind(row.name.clone())
+                    .bind(row.source_id.clone())
+                    .bind(row.metadata.to_string())
+                    .bind(row.lifecycle.state.as_str())
+                    .bind(row.lifecycle.reason.clone())
+                    .bind(row.lifecycle.changed_by.clone())
+                    .bind(row.lifecycle.changed_at.clone())
+                    .bind(row.approved_content_digest.clone())
+                    .bind(row.current_content_digest.clone())
+                    .bind(row.current_revision_id.clone())
+                    .bind(row.current_provenance.as_ref().map(Value::to_string))
+                    .bind(row.created_at.clone())
+                    .bind(row.updated_at.clone());
+            }
+            for found in query.fetch_all(&mut *conn).await.map_err(Error::storage)? {
+                inserted.insert(text(&found, "asset_uid")?);
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// Inserts many versions in one statement per chunk.
+    pub async fn insert_versions(&self, conn: &mut AnyConnection, rows: &[VersionRow]) -> Result<()> {
+        const COLUMNS: usize = 20;
+        let d = self.dialect;
+        for chunk in rows.chunks(BATCH) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let marks: Vec<String> = (1..=COLUMNS)
+                        .map(|c| {
+                            let n = i * COLUMNS + c;
+                            if matches!(c, 9 | 10 | 11 | 15) {
+                                d.json_seq(n)
+                            } else {
+                                d.seq(n)
+                            }
+                        })
+                        .collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO asset_versions (version_id, asset_uid, plugin, kind, name, version_label, sequence, trigger, record, \
+                 governance_snapshot, references_snapshot, content_digest, source_id, source_revision_ref, provenance, \
+                 lifecycle_state, lifecycle_changed_by, lifecycle_changed_at, created_at, created_by) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for v in chunk {
+                query = query
+                    .bind(v.version_id.clone())
+                    .bind(v.asset_uid.clone())
+                    .bind(v.plugin.clone())
+                    .bind(v.kind.clone())
+                    .bind(v.name.clone())
+                    .bind(v.label.clone())
+                    .bind(v.sequence)
+                    .bind(v.trigger.clone())
+                    .bind(v.record.to_string())
+                    .bind(v.governance_snapshot.to_string())
+                    .bind(v.references.to_string())
+                    .bind(v.content_digest.clone())
+                    .bind(v.source_id.clone())
+                    .bind(v.source_revision_ref.clone())
+                    .bind(v.provenance.to_string())
+                    .bind(v.lifecycle.state.as_str())
+                    .bind(v.lifecycle.changed_by.clone())
+                    .bind(v.lifecycle.changed_at.clone())
+                    .bind(v.created_at.clone())
+                    .bind(v.created_by.clone());
+            }
+            query.execute(&mut *conn).await.map_err(Error::storage)?;
+        }
+        Ok(())
+    }
+
     /// Inserts an overlay row unless one exists; true when inserted.
     pub async fn insert_overlay(&self, conn: &mut AnyConnection, row: &OverlayRow) -> Result<bool> {
         let sql = self.sql(
@@ -644,6 +772,7 @@ impl Store {
     pub async fn governance_backlog(
         &self,
         conn: &mut AnyConnection,
+        after: Option<&(String, String, String)>,
         limit: u32,
     ) -> Result<Vec<BacklogItem>> {
         let d = self.dialect;
@@ -652,17 +781,28 @@ impl Store {
              {} AS record, {} AS provenance, {} AS refs, g.current_content_digest, g.current_revision_id, \
              CASE WHEN g.asset_uid IS NULL THEN 0 ELSE 1 END AS has_overlay \
              FROM catalog_records r LEFT JOIN asset_governance g ON g.plugin = r.plugin AND g.kind = r.kind AND g.name = r.name \
-             WHERE r.is_effective = TRUE AND (g.asset_uid IS NULL OR g.current_content_digest IS NULL \
+             WHERE r.is_effective = TRUE {after} AND (g.asset_uid IS NULL OR g.current_content_digest IS NULL \
                OR g.current_content_digest <> r.content_digest) \
              ORDER BY r.plugin, r.kind, r.name LIMIT {limit}",
             d.json_out("r.record"),
             d.json_out("r.provenance"),
             d.json_out("r.refs"),
+            after = if after.is_some() {
+                "AND (r.plugin > $1 OR (r.plugin = $2 AND (r.kind > $3 OR (r.kind = $4 AND r.name > $5))))"
+            } else {
+                ""
+            },
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(conn)
-            .await
-            .map_err(Error::storage)?;
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        if let Some((p, k, n)) = after {
+            query = query
+                .bind(p.clone())
+                .bind(p.clone())
+                .bind(k.clone())
+                .bind(k.clone())
+                .bind(n.clone());
+        }
+        let rows = query.fetch_all(conn).await.map_err(Error::storage)?;
         rows.iter()
             .map(|r| {
                 Ok(BacklogItem {
@@ -1589,44 +1729,64 @@ impl Store {
             .await
             .map_err(Error::storage)?;
         let (mut sequence, mut hash) = (int(&row, "sequence")?, text(&row, "hash")?);
-        let sql = self.sql(
-            "INSERT INTO audit_events (event_id, occurred_at, actor, actor_roles, action, asset_uid, plugin, kind, name, \
-             version_id, environment, outcome, reason, reason_code, diff, approval_request_id, approvals, policy_rule, \
-             correlation_id, action_run_id, details, sequence, prev_hash, hash) VALUES ($1, $2, $3, $4::json, $5, $6, $7, $8, \
-             $9, $10, $11, $12, $13, $14, $15::json, $16, $17::json, $18, $19, $20, $21::json, $22, $23, $24)",
-        );
         for event in events.iter_mut() {
             sequence += 1;
             event.chain(sequence, &hash);
             hash = event.hash.clone();
-            sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(&event.event_id)
-                .bind(crate::domain::audit::micros(event.occurred_at))
-                .bind(&event.actor)
-                .bind(serde_json::to_string(&event.actor_roles).map_err(Error::internal)?)
-                .bind(&event.action)
-                .bind(none_if_empty(&event.asset_uid))
-                .bind(none_if_empty(&event.plugin))
-                .bind(none_if_empty(&event.kind))
-                .bind(none_if_empty(&event.name))
-                .bind(none_if_empty(&event.version_id))
-                .bind(none_if_empty(&event.environment))
-                .bind(event.outcome.as_str())
-                .bind(none_if_empty(&event.reason))
-                .bind(none_if_empty(&event.reason_code))
-                .bind(event.diff.to_string())
-                .bind(none_if_empty(&event.approval_request_id))
-                .bind((!event.approvals.is_null()).then(|| event.approvals.to_string()))
-                .bind(none_if_empty(&event.policy_rule))
-                .bind(&event.correlation_id)
-                .bind(none_if_empty(&event.action_run_id))
-                .bind(event.details.to_string())
-                .bind(event.sequence)
-                .bind(&event.prev_hash)
-                .bind(&event.hash)
-                .execute(&mut *conn)
-                .await
-                .map_err(Error::storage)?;
+        }
+        const COLUMNS: usize = 24;
+        let d = self.dialect;
+        for chunk in events.chunks(BATCH) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let marks: Vec<String> = (1..=COLUMNS)
+                        .map(|c| {
+                            let n = i * COLUMNS + c;
+                            if matches!(c, 4 | 15 | 17 | 21) {
+                                d.json_seq(n)
+                            } else {
+                                d.seq(n)
+                            }
+                        })
+                        .collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit_events (event_id, occurred_at, actor, actor_roles, action, asset_uid, plugin, kind, name, \
+                 version_id, environment, outcome, reason, reason_code, diff, approval_request_id, approvals, policy_rule, \
+                 correlation_id, action_run_id, details, sequence, prev_hash, hash) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for event in chunk {
+                query = query
+                    .bind(event.event_id.clone())
+                    .bind(crate::domain::audit::micros(event.occurred_at))
+                    .bind(event.actor.clone())
+                    .bind(serde_json::to_string(&event.actor_roles).map_err(Error::internal)?)
+                    .bind(event.action.clone())
+                    .bind(none_if_empty(&event.asset_uid).map(str::to_string))
+                    .bind(none_if_empty(&event.plugin).map(str::to_string))
+                    .bind(none_if_empty(&event.kind).map(str::to_string))
+                    .bind(none_if_empty(&event.name).map(str::to_string))
+                    .bind(none_if_empty(&event.version_id).map(str::to_string))
+                    .bind(none_if_empty(&event.environment).map(str::to_string))
+                    .bind(event.outcome.as_str())
+                    .bind(none_if_empty(&event.reason).map(str::to_string))
+                    .bind(none_if_empty(&event.reason_code).map(str::to_string))
+                    .bind(event.diff.to_string())
+                    .bind(none_if_empty(&event.approval_request_id).map(str::to_string))
+                    .bind((!event.approvals.is_null()).then(|| event.approvals.to_string()))
+                    .bind(none_if_empty(&event.policy_rule).map(str::to_string))
+                    .bind(event.correlation_id.clone())
+                    .bind(none_if_empty(&event.action_run_id).map(str::to_string))
+                    .bind(event.details.to_string())
+                    .bind(event.sequence)
+                    .bind(event.prev_hash.clone())
+                    .bind(event.hash.clone());
+            }
+            query.execute(&mut *conn).await.map_err(Error::storage)?;
         }
         sqlx::query("UPDATE audit_chain_head SET sequence = $1, hash = $2 WHERE id = 1")
             .bind(sequence)
