@@ -451,6 +451,7 @@ impl Governance {
                     tx,
                     settings,
                     overlay,
+                    action,
                     *to,
                     version.as_deref(),
                     replacement.clone(),
@@ -523,6 +524,7 @@ impl Governance {
         tx: &mut Tx,
         settings: &Settings,
         overlay: &OverlayRow,
+        action: &str,
         to: State,
         version: Option<&str>,
         replacement: Option<Value>,
@@ -590,8 +592,19 @@ impl Governance {
                 .with("environments", envs.join(",")));
             }
         }
+        // The params an approved request replays through `parse`, so each
+        // action keeps its own spelling of the target: deprecate and archive
+        // take none, restore takes targetState.
         let mut params = Map::new();
-        params.insert("state".into(), json!(to.as_str()));
+        match action {
+            "lifecycle.setState" => {
+                params.insert("state".into(), json!(to.as_str()));
+            }
+            "lifecycle.restore" => {
+                params.insert("targetState".into(), json!(to.as_str()));
+            }
+            _ => {}
+        }
         if let Some(v) = &version_row {
             params.insert("versionId".into(), json!(v.version_id));
         }
@@ -1206,7 +1219,12 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
             "allowDeprecated",
             "reason",
         ],
-        "promotion.rollback" => &["environment", "targetVersionId", "reason"],
+        "promotion.rollback" => &[
+            "environment",
+            "targetVersionId",
+            "allowDeprecated",
+            "reason",
+        ],
         "promotion.unbind" => &["environment", "reason"],
         _ => {
             return Err(Error::new(
@@ -1327,12 +1345,14 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
                 rollback: false,
             }
         }
+        // A deprecated target needs allowDeprecated like any bind (04 §5.2:
+        // "for rollback too"), so rolling back onto it is a deliberate choice.
         "promotion.rollback" => Op::Bind {
             env: required("environment")?,
             version: Some(required("targetVersionId")?),
             from_env: None,
             latest_approved: false,
-            allow_deprecated: true,
+            allow_deprecated: flag("allowDeprecated")?,
             rollback: true,
         },
         "promotion.unbind" => Op::Unbind {
@@ -1427,6 +1447,35 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(op, Op::Bind { ref from_env, .. } if from_env.as_deref() == Some("dev")));
+    }
+
+    #[test]
+    fn rollback_onto_a_deprecated_version_needs_the_flag() {
+        let op = parse(
+            "promotion.rollback",
+            &json!({"environment": "prod", "targetVersionId": "v1"}),
+        )
+        .unwrap();
+        assert!(matches!(
+            op,
+            Op::Bind {
+                allow_deprecated: false,
+                rollback: true,
+                ..
+            }
+        ));
+        let op = parse(
+            "promotion.rollback",
+            &json!({"environment": "prod", "targetVersionId": "v1", "allowDeprecated": true}),
+        )
+        .unwrap();
+        assert!(matches!(
+            op,
+            Op::Bind {
+                allow_deprecated: true,
+                ..
+            }
+        ));
     }
 
     #[test]

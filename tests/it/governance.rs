@@ -789,3 +789,79 @@ async fn a_source_edit_makes_a_new_draft_version_and_bindings_stay_pinned() {
     assert_ne!(diff["old"]["contentDigest"], diff["new"]["contentDigest"]);
     s.stop().await;
 }
+
+/// Held deprecate, archive and restore requests replay their own params
+/// when approved (they once failed with INVALID_PARAMS because the request
+/// stored setState's `state` param for every lifecycle action).
+#[tokio::test]
+async fn approved_archive_restore_and_deprecate_requests_run() {
+    let s = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        extra_args: vec!["--approval-policies".into(), "builtin".into()],
+        ..Default::default()
+    })
+    .await;
+    let w = people(&s);
+    let name = "billing-specialist";
+    approve_agent(&s, &w, name).await;
+    let v1 = act(
+        &s,
+        &w.operator,
+        name,
+        "version.create",
+        json!({"version": "v1"}),
+    )
+    .await
+    .unwrap();
+    let v1_id = data(&v1)["version"]["versionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Each step is gated by the built-in policy and must run once approved.
+    let steps = [
+        (
+            "lifecycle.archive",
+            json!({"versionId": v1_id}),
+            json!({"versionId": v1_id}),
+        ),
+        (
+            "lifecycle.deprecate",
+            json!({"versionId": v1_id}),
+            json!({"versionId": v1_id}),
+        ),
+        ("lifecycle.archive", json!({}), json!({})),
+        (
+            "lifecycle.restore",
+            json!({"targetState": "deprecated"}),
+            json!({"targetState": "deprecated"}),
+        ),
+    ];
+    for (action, p, stored) in steps {
+        let pending = act(&s, &w.operator, name, action, p).await.unwrap();
+        assert_eq!(pending.status, "pending-approval", "{action}");
+        let done = approve(&s, &w.approver, &pending.approval_request_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            Value::Object(from_struct(done.params.as_ref().unwrap())),
+            stored,
+            "{action}: the request keeps the action's own params"
+        );
+        let execution = done.execution.unwrap();
+        assert_eq!(execution.status, "succeeded", "{action}: {execution:?}");
+    }
+    assert_eq!(state(&s, name).await, "deprecated");
+    let version = s
+        .governance()
+        .get_version(gpb::GetVersionRequest {
+            plugin: PLUGIN.into(),
+            kind: KIND.into(),
+            name: name.into(),
+            version_id: v1_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(version.lifecycle.unwrap().state, "deprecated");
+    s.stop().await;
+}

@@ -5,6 +5,7 @@
 mod assets;
 mod auth;
 mod governance;
+mod governance_model;
 mod kubeflow;
 mod plugins;
 mod sources;
