@@ -560,6 +560,49 @@ impl Governance {
                 ));
             }
         }
+        let mut warnings = Vec::new();
+        if to == State::Approved {
+            // 01 §6.3: broken references do not block an approval, but the
+            // approver is told (the version's own snapshot for a version).
+            let refs = match &version_row {
+                Some(v) => Some(v.references.clone()),
+                None => self
+                    .store
+                    .live_record(tx, &overlay.plugin, &overlay.kind, &overlay.name)
+                    .await?
+                    .map(|r| r.refs),
+            };
+            let broken = match refs {
+                Some(refs) => self.broken_references(tx, &refs).await?,
+                None => Vec::new(),
+            };
+            if !broken.is_empty() {
+                warnings.push(Warning::new(
+                    "BROKEN_REFERENCES",
+                    format!(
+                        "approved with {} broken or archived reference(s): {}; binds into environments that require approval will be refused until they resolve",
+                        broken.len(),
+                        broken.join(", ")
+                    ),
+                ));
+            }
+        }
+        if to == State::Deprecated && version_row.is_none() {
+            // 03 §3.2: whoever relies on this asset should hear about it.
+            for (plugin, kind, name) in self
+                .store
+                .approved_dependents(tx, &overlay.plugin, &overlay.kind, &overlay.name)
+                .await?
+            {
+                warnings.push(Warning::new(
+                    "DEPENDENT_USES_DEPRECATED",
+                    format!(
+                        "approved {plugin}/{kind}/{name} depends on {}/{}/{}, which is now deprecated; move it to a replacement",
+                        overlay.plugin, overlay.kind, overlay.name
+                    ),
+                ));
+            }
+        }
         if to == State::Archived {
             let bindings = self
                 .store
@@ -619,7 +662,7 @@ impl Governance {
             to_state: Some(to),
             from_env: None,
             allow_deprecated: None,
-            warnings: Vec::new(),
+            warnings,
             effect: Effect::Transition {
                 version: version_row.map(Box::new),
                 from,

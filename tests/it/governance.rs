@@ -865,3 +865,83 @@ async fn approved_archive_restore_and_deprecate_requests_run() {
     assert_eq!(version.lifecycle.unwrap().state, "deprecated");
     s.stop().await;
 }
+
+/// Deprecating an asset that an approved asset depends on warns about the
+/// dependent (03 §3.2), and approving an asset whose references are broken
+/// goes ahead with a warning (01 §6.3).
+#[tokio::test]
+async fn deprecation_and_approval_warn_about_dependencies() {
+    let s = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        extra_args: vec!["--approval-policies".into(), "builtin".into()],
+        ..Default::default()
+    })
+    .await;
+    let w = people(&s);
+    // support-triage-router depends on billing-specialist (agentRef).
+    approve_agent(&s, &w, "billing-specialist").await;
+    approve_agent(&s, &w, "support-triage-router").await;
+    let done = act(
+        &s,
+        &w.operator,
+        "billing-specialist",
+        "lifecycle.deprecate",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, "completed");
+    let codes: Vec<&str> = done.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["DEPENDENT_USES_DEPRECATED"]);
+    assert!(
+        done.warnings[0]
+            .message
+            .contains("agents/Agent/support-triage-router"),
+        "{:?}",
+        done.warnings
+    );
+    // Archive billing-specialist: the router's reference is now broken, and
+    // re-approving the router (deprecate first) says so.
+    let pending = act(
+        &s,
+        &w.operator,
+        "billing-specialist",
+        "lifecycle.archive",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    approve(&s, &w.approver, &pending.approval_request_id)
+        .await
+        .unwrap();
+    assert_eq!(state(&s, "billing-specialist").await, "archived");
+    act(
+        &s,
+        &w.operator,
+        "support-triage-router",
+        "lifecycle.deprecate",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let held = act(
+        &s,
+        &w.operator,
+        "support-triage-router",
+        "lifecycle.setState",
+        json!({"state": "approved"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(held.status, "pending-approval");
+    let codes: Vec<&str> = held.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["BROKEN_REFERENCES"]);
+    assert!(
+        held.warnings[0]
+            .message
+            .contains("agents/Agent/billing-specialist (archived)"),
+        "{:?}",
+        held.warnings
+    );
+    s.stop().await;
+}

@@ -4,7 +4,8 @@
 //! approval policy. A small model written from the spec (03 §2–3, 04 §2.3
 //! and §5, 07 §2.3 and §4–6) predicts every outcome: completed, held for
 //! approval (a new request or the identical pending one), or refused with
-//! which reason. Every few steps, and at the end, the whole observable state
+//! which reason, and the warnings it carries. Every few steps, and at the
+//! end, the whole observable state
 //! is compared: asset and version states, bindings, requests and their
 //! executions, the audit trail.
 //!
@@ -398,6 +399,76 @@ impl Model {
             return Err("ALREADY_BOUND");
         }
         Ok(())
+    }
+
+    fn refs_broken(&self, asset: usize) -> bool {
+        self.assets[asset]
+            .refs
+            .iter()
+            .any(|&r| self.assets[r].state == St::Archived)
+    }
+
+    /// Warnings of a transition that goes ahead (01 §6.3: approving with
+    /// broken references; 03 §3.2: deprecating an asset that approved
+    /// assets depend on), sorted.
+    fn transition_warnings(
+        &self,
+        asset: usize,
+        version: Option<usize>,
+        to: St,
+    ) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if to == St::Approved && self.refs_broken(asset) {
+            warnings.push("BROKEN_REFERENCES");
+        }
+        if to == St::Deprecated && version.is_none() {
+            for dependent in &self.assets {
+                if dependent.state == St::Approved && dependent.refs.contains(&asset) {
+                    warnings.push("DEPENDENT_USES_DEPRECATED");
+                }
+            }
+        }
+        warnings.sort();
+        warnings
+    }
+
+    /// Warnings of a bind that goes ahead (04 §5.2), sorted.
+    fn bind_warnings(&self, asset: usize, version: usize) -> Vec<&'static str> {
+        let a = &self.assets[asset];
+        let mut warnings = Vec::new();
+        match a.versions[version].state {
+            St::Draft => warnings.push("DRAFT_BINDING"),
+            St::Deprecated => warnings.push("BOUND_VERSION_DEPRECATED"),
+            _ => {}
+        }
+        // Refused where approval is required, so a warning elsewhere.
+        if self.refs_broken(asset) {
+            warnings.push("BROKEN_REFERENCES");
+        }
+        if a.state == St::Deprecated {
+            warnings.push("ASSET_DEPRECATED");
+        }
+        warnings.sort();
+        warnings
+    }
+
+    /// Warnings of an action the model expects to complete or to be held.
+    fn warnings(&self, op: &Op) -> Vec<&'static str> {
+        match op {
+            Op::Lifecycle {
+                asset, version, to, ..
+            } => {
+                let version = version.map(|s| self.version_of(*asset, s).unwrap());
+                self.transition_warnings(*asset, version, *to)
+            }
+            Op::Bind { asset, sel, .. } | Op::Rollback { asset, sel, .. } => {
+                self.bind_warnings(*asset, self.version_of(*asset, *sel).unwrap())
+            }
+            Op::Promote { asset, from, .. } => {
+                self.bind_warnings(*asset, self.promote_source(*asset, *from).unwrap())
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn pending_like(
@@ -1544,6 +1615,7 @@ async fn run_case(seed: u64, steps: usize) {
     }
     let mut labels = 0;
     let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    let mut warned: BTreeMap<String, usize> = BTreeMap::new();
     for step in 0..steps {
         let op = gen_op(&mut rng, &m, &mut labels);
         let expect = m.predict(&op);
@@ -1563,6 +1635,14 @@ async fn run_case(seed: u64, steps: usize) {
             agrees(&m, &expect, &seen),
             "model and server disagree at {line}"
         );
+        if let Seen::Action(result) = &seen {
+            let mut codes: Vec<&str> = result.warnings.iter().map(|w| w.code.as_str()).collect();
+            codes.sort();
+            assert_eq!(codes, m.warnings(&op), "warnings at {line}");
+            for code in codes {
+                *warned.entry(code.to_string()).or_default() += 1;
+            }
+        }
         *tally
             .entry(match &expect {
                 Expect::Refused(code) => code.to_string(),
@@ -1581,7 +1661,7 @@ async fn run_case(seed: u64, steps: usize) {
     compare_audit(&h, &m).await;
     let names: Vec<&str> = m.assets.iter().map(|a| a.name).collect();
     eprintln!(
-        "governance model: seed {seed}: {steps} steps on {names:?}; outcomes {tally:?}; final states {:?}",
+        "governance model: seed {seed}: {steps} steps on {names:?}; outcomes {tally:?}; warnings {warned:?}; final states {:?}",
         m.assets.iter().map(|a| a.state.as_str()).collect::<Vec<_>>()
     );
     h.server.stop().await;
