@@ -5,9 +5,8 @@
 //! and §5, 07 §2.3 and §4–6) predicts every outcome: completed, held for
 //! approval (a new request or the identical pending one), or refused with
 //! which reason, and the warnings it carries. Every few steps, and at the
-//! end, the whole observable state
-//! is compared: asset and version states, bindings, requests and their
-//! executions, the audit trail.
+//! end, the whole observable state is compared: asset and version states,
+//! bindings, requests and their executions, the audit trail.
 //!
 //! The model deliberately shares no code with the server's domain rules, so
 //! that a mistake in one is not repeated in the other.
