@@ -560,6 +560,49 @@ impl Governance {
                 ));
             }
         }
+        let mut warnings = Vec::new();
+        if to == State::Approved {
+            // 01 §6.3: broken references do not block an approval, but the
+            // approver is told (the version's own snapshot for a version).
+            let refs = match &version_row {
+                Some(v) => Some(v.references.clone()),
+                None => self
+                    .store
+                    .live_record(tx, &overlay.plugin, &overlay.kind, &overlay.name)
+                    .await?
+                    .map(|r| r.refs),
+            };
+            let broken = match refs {
+                Some(refs) => self.broken_references(tx, &refs).await?,
+                None => Vec::new(),
+            };
+            if !broken.is_empty() {
+                warnings.push(Warning::new(
+                    "BROKEN_REFERENCES",
+                    format!(
+                        "approved with {} broken or archived reference(s): {}; binds into environments that require approval will be refused until they resolve",
+                        broken.len(),
+                        broken.join(", ")
+                    ),
+                ));
+            }
+        }
+        if to == State::Deprecated && version_row.is_none() {
+            // 03 §3.2: whoever relies on this asset should hear about it.
+            for (plugin, kind, name) in self
+                .store
+                .approved_dependents(tx, &overlay.plugin, &overlay.kind, &overlay.name)
+                .await?
+            {
+                warnings.push(Warning::new(
+                    "DEPENDENT_USES_DEPRECATED",
+                    format!(
+                        "approved {plugin}/{kind}/{name} depends on {}/{}/{}, which is now deprecated; move it to a replacement",
+                        overlay.plugin, overlay.kind, overlay.name
+                    ),
+                ));
+            }
+        }
         if to == State::Archived {
             let bindings = self
                 .store
@@ -592,8 +635,9 @@ impl Governance {
                 .with("environments", envs.join(",")));
             }
         }
-        // Normalized params must parse again as the same action when an
-        // approved request runs it.
+        // The params an approved request replays through `parse`, so each
+        // action keeps its own spelling of the target: deprecate and archive
+        // take none, restore takes targetState.
         let mut params = Map::new();
         match action {
             "lifecycle.setState" => {
@@ -618,7 +662,7 @@ impl Governance {
             to_state: Some(to),
             from_env: None,
             allow_deprecated: None,
-            warnings: Vec::new(),
+            warnings,
             effect: Effect::Transition {
                 version: version_row.map(Box::new),
                 from,
@@ -1218,7 +1262,12 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
             "allowDeprecated",
             "reason",
         ],
-        "promotion.rollback" => &["environment", "targetVersionId", "reason"],
+        "promotion.rollback" => &[
+            "environment",
+            "targetVersionId",
+            "allowDeprecated",
+            "reason",
+        ],
         "promotion.unbind" => &["environment", "reason"],
         _ => {
             return Err(Error::new(
@@ -1339,12 +1388,14 @@ pub(super) fn parse(action: &str, params: &Value) -> Result<Op> {
                 rollback: false,
             }
         }
+        // A deprecated target needs allowDeprecated like any bind (04 §5.2:
+        // "for rollback too"), so rolling back onto it is a deliberate choice.
         "promotion.rollback" => Op::Bind {
             env: required("environment")?,
             version: Some(required("targetVersionId")?),
             from_env: None,
             latest_approved: false,
-            allow_deprecated: true,
+            allow_deprecated: flag("allowDeprecated")?,
             rollback: true,
         },
         "promotion.unbind" => Op::Unbind {
@@ -1439,6 +1490,35 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(op, Op::Bind { ref from_env, .. } if from_env.as_deref() == Some("dev")));
+    }
+
+    #[test]
+    fn rollback_onto_a_deprecated_version_needs_the_flag() {
+        let op = parse(
+            "promotion.rollback",
+            &json!({"environment": "prod", "targetVersionId": "v1"}),
+        )
+        .unwrap();
+        assert!(matches!(
+            op,
+            Op::Bind {
+                allow_deprecated: false,
+                rollback: true,
+                ..
+            }
+        ));
+        let op = parse(
+            "promotion.rollback",
+            &json!({"environment": "prod", "targetVersionId": "v1", "allowDeprecated": true}),
+        )
+        .unwrap();
+        assert!(matches!(
+            op,
+            Op::Bind {
+                allow_deprecated: true,
+                ..
+            }
+        ));
     }
 
     #[test]

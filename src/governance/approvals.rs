@@ -256,6 +256,18 @@ impl Governance {
     ) -> Result<RequestDetail> {
         self.expire_if_overdue(request_id).await?;
         let mut tx = self.store.begin_write().await?;
+        // Lock order: the subject's overlay row, then the request, then the
+        // audit chain head. Actions, ingestion and metadata updates lock the
+        // overlay row before the head, and the decision appends its event
+        // before it runs the action, so taking the overlay row only when
+        // the action runs deadlocks (PostgreSQL) against an action on the
+        // same asset. The subject of a request never changes, so reading it
+        // unlocked first is safe.
+        if let Some(subject) = self.store.approval(&mut tx, request_id, false).await? {
+            self.store
+                .overlay(&mut tx, &subject.plugin, &subject.kind, &subject.name, true)
+                .await?;
+        }
         let request = self
             .store
             .approval(&mut tx, request_id, true)

@@ -49,8 +49,15 @@ impl Governance {
             let mut tx = self.store.begin_write().await?;
             let mut events = Vec::new();
             let fresh: Vec<&BacklogItem> = backlog.iter().filter(|i| !i.has_overlay).collect();
-            report.created +=
-                create_overlays(&self.store, &mut tx, &settings, &fresh, trigger, &mut events).await?;
+            report.created += create_overlays(
+                &self.store,
+                &mut tx,
+                &settings,
+                &fresh,
+                trigger,
+                &mut events,
+            )
+            .await?;
             for item in backlog.iter().filter(|i| i.has_overlay) {
                 if record_change(&self.store, &mut tx, &settings, item, &mut events).await? {
                     report.changed += 1;
@@ -60,7 +67,11 @@ impl Governance {
             self.commit(tx).await?;
         }
         if report.created + report.changed > 0 {
-            tracing::info!(created = report.created, changed = report.changed, "governance overlay reconciled");
+            tracing::info!(
+                created = report.created,
+                changed = report.changed,
+                "governance overlay reconciled"
+            );
         }
         Ok(report)
     }
@@ -96,7 +107,10 @@ async fn create_overlays(
         return Ok(0);
     }
     let (_, at) = now();
-    let rows: Vec<OverlayRow> = items.iter().map(|item| overlay_row(settings, item, actor, &at)).collect();
+    let rows: Vec<OverlayRow> = items
+        .iter()
+        .map(|item| overlay_row(settings, item, actor, &at))
+        .collect();
     let inserted = store.insert_overlays(tx, &rows).await?;
     let backfill = actor == "system:backfill";
     let mut versions = Vec::new();
@@ -104,17 +118,38 @@ async fn create_overlays(
         if !inserted.contains(&item.asset_uid) {
             continue;
         }
-        let version = (settings.config.auto_snapshot(&item.plugin) != AutoSnapshot::Off).then(|| {
-            let record_version = item.record.get("version").and_then(version_text);
-            let label = auto_label(record_version.as_deref(), &Default::default(), &item.content_digest, 1);
-            version_row(item, &row.metadata, label, 1, if backfill { "backfill" } else { "initial-discovery" }, &at)
-        });
+        let version =
+            (settings.config.auto_snapshot(&item.plugin) != AutoSnapshot::Off).then(|| {
+                let record_version = item.record.get("version").and_then(version_text);
+                let label = auto_label(
+                    record_version.as_deref(),
+                    &Default::default(),
+                    &item.content_digest,
+                    1,
+                );
+                version_row(
+                    item,
+                    &row.metadata,
+                    label,
+                    1,
+                    if backfill {
+                        "backfill"
+                    } else {
+                        "initial-discovery"
+                    },
+                    &at,
+                )
+            });
         let state = row.lifecycle.state;
         let event_actor = row.lifecycle.changed_by.clone().unwrap_or_default();
         let mut event = AuditEvent::new(
             &event_actor,
             &[],
-            if backfill { "governance.backfill" } else { "governance.create" },
+            if backfill {
+                "governance.backfill"
+            } else {
+                "governance.create"
+            },
             Outcome::Success,
         )
         .subject(&item.asset_uid, &item.plugin, &item.kind, &item.name);
@@ -171,7 +206,14 @@ fn overlay_row(settings: &Settings, item: &BacklogItem, actor: &str, at: &str) -
 }
 
 /// An automatic draft version of a live record.
-fn version_row(item: &BacklogItem, metadata: &Value, label: String, sequence: i64, trigger: &str, at: &str) -> VersionRow {
+fn version_row(
+    item: &BacklogItem,
+    metadata: &Value,
+    label: String,
+    sequence: i64,
+    trigger: &str,
+    at: &str,
+) -> VersionRow {
     VersionRow {
         version_id: uuid::Uuid::now_v7().to_string(),
         asset_uid: item.asset_uid.clone(),

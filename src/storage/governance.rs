@@ -545,7 +545,11 @@ impl Store {
     }
 
     /// Inserts many versions in one statement per chunk.
-    pub async fn insert_versions(&self, conn: &mut AnyConnection, rows: &[VersionRow]) -> Result<()> {
+    pub async fn insert_versions(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[VersionRow],
+    ) -> Result<()> {
         const COLUMNS: usize = 20;
         let d = self.dialect;
         for chunk in rows.chunks(BATCH) {
@@ -1383,6 +1387,41 @@ impl Store {
         .await
         .map_err(Error::storage)?;
         Ok(())
+    }
+
+    /// Approved assets whose effective record links to (plugin, kind,
+    /// name), itself excepted, sorted.
+    pub async fn approved_dependents(
+        &self,
+        conn: &mut AnyConnection,
+        plugin: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT l.from_plugin, l.from_kind, l.from_name FROM catalog_links l \
+             JOIN catalog_records f ON f.plugin = l.from_plugin AND f.kind = l.from_kind AND f.name = l.from_name \
+               AND f.source_id = l.source_id AND f.is_effective = TRUE \
+             JOIN asset_governance g ON g.plugin = l.from_plugin AND g.kind = l.from_kind AND g.name = l.from_name \
+             WHERE l.target_plugin = $1 AND l.target_kind = $2 AND l.target_name = $3 AND g.lifecycle_state = 'approved' \
+               AND NOT (l.from_plugin = $1 AND l.from_kind = $2 AND l.from_name = $3) \
+             ORDER BY l.from_plugin, l.from_kind, l.from_name",
+        )
+        .bind(plugin)
+        .bind(kind)
+        .bind(name)
+        .fetch_all(conn)
+        .await
+        .map_err(Error::storage)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    text(r, "from_plugin")?,
+                    text(r, "from_kind")?,
+                    text(r, "from_name")?,
+                ))
+            })
+            .collect()
     }
 
     /// Whether a version was ever bound to an environment.

@@ -1216,3 +1216,159 @@ async fn assets_from_a_trusted_source_start_approved() {
     assert_eq!(skill.governance.unwrap().lifecycle.unwrap().state, "draft");
     s.stop().await;
 }
+
+/// Held deprecate, archive and restore requests replay their own params
+/// when approved (they once failed with INVALID_PARAMS because the request
+/// stored setState's `state` param for every lifecycle action).
+#[tokio::test]
+async fn approved_archive_restore_and_deprecate_requests_run() {
+    let s = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        extra_args: vec!["--approval-policies".into(), "builtin".into()],
+        ..Default::default()
+    })
+    .await;
+    let w = people(&s);
+    let name = "billing-specialist";
+    approve_agent(&s, &w, name).await;
+    let v1 = act(
+        &s,
+        &w.operator,
+        name,
+        "version.create",
+        json!({"version": "v1"}),
+    )
+    .await
+    .unwrap();
+    let v1_id = data(&v1)["version"]["versionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Each step is gated by the built-in policy and must run once approved.
+    let steps = [
+        (
+            "lifecycle.archive",
+            json!({"versionId": v1_id}),
+            json!({"versionId": v1_id}),
+        ),
+        (
+            "lifecycle.deprecate",
+            json!({"versionId": v1_id}),
+            json!({"versionId": v1_id}),
+        ),
+        ("lifecycle.archive", json!({}), json!({})),
+        (
+            "lifecycle.restore",
+            json!({"targetState": "deprecated"}),
+            json!({"targetState": "deprecated"}),
+        ),
+    ];
+    for (action, p, stored) in steps {
+        let pending = act(&s, &w.operator, name, action, p).await.unwrap();
+        assert_eq!(pending.status, "pending-approval", "{action}");
+        let done = approve(&s, &w.approver, &pending.approval_request_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            Value::Object(from_struct(done.params.as_ref().unwrap())),
+            stored,
+            "{action}: the request keeps the action's own params"
+        );
+        let execution = done.execution.unwrap();
+        assert_eq!(execution.status, "succeeded", "{action}: {execution:?}");
+    }
+    assert_eq!(state(&s, name).await, "deprecated");
+    let version = s
+        .governance()
+        .get_version(gpb::GetVersionRequest {
+            plugin: PLUGIN.into(),
+            kind: KIND.into(),
+            name: name.into(),
+            version_id: v1_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(version.lifecycle.unwrap().state, "deprecated");
+    s.stop().await;
+}
+
+/// Deprecating an asset that an approved asset depends on warns about the
+/// dependent (03 §3.2), and approving an asset whose references are broken
+/// goes ahead with a warning (01 §6.3).
+#[tokio::test]
+async fn deprecation_and_approval_warn_about_dependencies() {
+    let s = TestServer::start_with(|dir| Options {
+        sources: vec![copy_samples(dir)],
+        extra_args: vec!["--approval-policies".into(), "builtin".into()],
+        ..Default::default()
+    })
+    .await;
+    let w = people(&s);
+    // support-triage-router depends on billing-specialist (agentRef).
+    approve_agent(&s, &w, "billing-specialist").await;
+    approve_agent(&s, &w, "support-triage-router").await;
+    let done = act(
+        &s,
+        &w.operator,
+        "billing-specialist",
+        "lifecycle.deprecate",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, "completed");
+    let codes: Vec<&str> = done.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["DEPENDENT_USES_DEPRECATED"]);
+    assert!(
+        done.warnings[0]
+            .message
+            .contains("agents/Agent/support-triage-router"),
+        "{:?}",
+        done.warnings
+    );
+    // Archive billing-specialist: the router's reference is now broken, and
+    // re-approving the router (deprecate first) says so.
+    let pending = act(
+        &s,
+        &w.operator,
+        "billing-specialist",
+        "lifecycle.archive",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    approve(&s, &w.approver, &pending.approval_request_id)
+        .await
+        .unwrap();
+    assert_eq!(state(&s, "billing-specialist").await, "archived");
+    act(
+        &s,
+        &w.operator,
+        "support-triage-router",
+        "lifecycle.deprecate",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let held = act(
+        &s,
+        &w.operator,
+        "support-triage-router",
+        "lifecycle.setState",
+        json!({"state": "approved"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(held.status, "pending-approval");
+    let codes: Vec<&str> = held.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["BROKEN_REFERENCES"]);
+    assert!(
+        held.warnings[0]
+            .message
+            .contains("agents/Agent/billing-specialist (archived)"),
+        "{:?}",
+        held.warnings
+    );
+    s.stop().await;
+}

@@ -5,6 +5,9 @@
 mod assets;
 mod auth;
 mod governance;
+mod governance_crash;
+mod governance_model;
+mod governance_replicas;
 mod kubeflow;
 mod metrics;
 mod plugins;
