@@ -206,12 +206,17 @@ impl Governance {
 
     async fn try_execute(&self, caller: &Caller, call: &ActionCall) -> Result<ActionOutcome> {
         let (plugin, kind) = self.resolve(&call.plugin, &call.kind)?;
-        let op = parse(&call.action, &call.params)?;
+        // Evaluation order of spec 03 §3.1: the action id, then the
+        // subject, then its parameters.
+        if !ACTIONS.contains(&call.action.as_str()) {
+            parse(&call.action, &Value::Null)?;
+        }
         let settings = self.settings();
         let mut tx = self.store.begin_write().await?;
         let overlay = self
             .locked_overlay(&mut tx, &plugin, &kind, &call.name)
             .await?;
+        let op = parse(&call.action, &call.params)?;
         let prepared = self
             .prepare(
                 &mut tx,
@@ -842,14 +847,19 @@ impl Governance {
                 validation_errors,
             },
         )?;
+        // What an approved request replays through `parse`: each action's
+        // own parameter names, with the version resolved to its id (a
+        // promotion holds the version that was bound at request time).
         let mut params = Map::new();
-        params.insert("environment".into(), json!(env));
-        params.insert("versionId".into(), json!(version.version_id));
+        let (env_key, version_key) = match action {
+            "promotion.promote" => ("toEnv", "versionId"),
+            "promotion.rollback" => ("environment", "targetVersionId"),
+            _ => ("environment", "versionId"),
+        };
+        params.insert(env_key.into(), json!(env));
+        params.insert(version_key.into(), json!(version.version_id));
         if allow_deprecated {
             params.insert("allowDeprecated".into(), json!(true));
-        }
-        if let Some(from) = from_env {
-            params.insert("fromEnv".into(), json!(from));
         }
         Ok(Prepared {
             params: Value::Object(params),

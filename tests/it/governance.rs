@@ -1372,3 +1372,66 @@ async fn deprecation_and_approval_warn_about_dependencies() {
     );
     s.stop().await;
 }
+
+/// A held promotion replays as a promotion of the version bound when it
+/// was requested (its normalized params must parse as promotion.promote).
+#[tokio::test]
+async fn an_approved_promotion_runs_with_the_version_it_was_requested_for() {
+    let s = server().await;
+    let w = people(&s);
+    let name = "docs-qa-assistant";
+    approve_agent(&s, &w, name).await;
+    act(
+        &s,
+        &w.operator,
+        name,
+        "version.create",
+        json!({"version": "v1"}),
+    )
+    .await
+    .unwrap();
+    act(
+        &s,
+        &w.operator,
+        name,
+        "promotion.bind",
+        json!({"environment": "stage", "versionId": "v1"}),
+    )
+    .await
+    .unwrap();
+    let pending = act(
+        &s,
+        &w.operator,
+        name,
+        "promotion.promote",
+        json!({"toEnv": "prod", "fromEnv": "stage"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pending.status, "pending-approval");
+    approve(&s, &w.approver, &pending.approval_request_id)
+        .await
+        .unwrap();
+    let done = approve(&s, &w.approver2, &pending.approval_request_id)
+        .await
+        .unwrap();
+    let execution = done.execution.unwrap();
+    assert_eq!(execution.status, "succeeded", "{:?}", execution.error);
+    let prod = s
+        .governance()
+        .list_bindings(gpb::ListBindingsRequest {
+            plugin: PLUGIN.into(),
+            kind: KIND.into(),
+            name: name.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .bindings
+        .into_iter()
+        .find(|b| b.environment == "prod")
+        .unwrap();
+    assert_eq!(prod.version, "v1");
+    s.stop().await;
+}

@@ -512,6 +512,19 @@ pub fn approval(d: &RequestDetail) -> gpb::ApprovalRequest {
                     action: s(v, "/action"),
                     status: s(v, "/status"),
                     data: v.get("data").map(value_to_struct),
+                    warnings: v
+                        .get("warnings")
+                        .and_then(Value::as_array)
+                        .map(|items| {
+                            items
+                                .iter()
+                                .map(|w| pb::Warning {
+                                    code: s(w, "/code"),
+                                    message: s(w, "/message"),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                     action_run_id: s(v, "/actionRunId"),
                     audit_event_id: s(v, "/auditEventId"),
                     ..Default::default()
