@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-use super::{now, Governance, Settings};
+use super::{now, Counters, Governance, Settings};
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::governance::config::AutoSnapshot;
 use crate::domain::governance::version::auto_label;
@@ -44,12 +44,15 @@ impl Governance {
             if backlog.is_empty() {
                 break;
             }
+            let tally = Counters::default();
             let mut tx = self.store.begin_write().await?;
             let mut events = Vec::new();
             let before = report;
             for item in &backlog {
                 if item.has_overlay {
-                    if record_change(&self.store, &mut tx, &settings, item, &mut events).await? {
+                    if record_change(&self.store, &mut tx, &settings, item, &mut events, &tally)
+                        .await?
+                    {
                         report.changed += 1;
                     }
                 } else if create_overlay(
@@ -59,6 +62,7 @@ impl Governance {
                     item,
                     trigger,
                     &mut events,
+                    &tally,
                 )
                 .await?
                 {
@@ -66,7 +70,7 @@ impl Governance {
                 }
             }
             self.append(&mut tx, &mut events).await?;
-            self.commit(tx).await?;
+            self.commit_counted(tx, tally).await?;
             // Rows another replica handled in the meantime are skipped, and
             // a pass that changed nothing must not spin.
             if report == before {
@@ -93,6 +97,7 @@ pub(super) async fn create_overlay(
     item: &BacklogItem,
     actor: &str,
     events: &mut Vec<AuditEvent>,
+    tally: &Counters,
 ) -> Result<bool> {
     let (_, at) = now();
     let trusted = settings.config.is_trusted(&item.plugin, &item.source_id);
@@ -132,11 +137,12 @@ pub(super) async fn create_overlay(
         "initial-discovery"
     };
     let version = if settings.config.auto_snapshot(&item.plugin) != AutoSnapshot::Off {
-        Some(snapshot(store, tx, item, &row.metadata, trigger, &at).await?)
+        Some(snapshot(store, tx, item, &row.metadata, trigger, &at, tally).await?)
     } else {
         None
     };
     let action = if actor == "system:backfill" {
+        tally.backfill_asset(&item.plugin, "created");
         "governance.backfill"
     } else {
         "governance.create"
@@ -171,6 +177,7 @@ async fn record_change(
     settings: &Settings,
     item: &BacklogItem,
     events: &mut Vec<AuditEvent>,
+    tally: &Counters,
 ) -> Result<bool> {
     let (_, at) = now();
     let advanced = store
@@ -193,7 +200,7 @@ async fn record_change(
             .overlay(tx, &item.plugin, &item.kind, &item.name, false)
             .await?;
         let metadata = overlay.map(|o| o.metadata).unwrap_or_else(|| json!({}));
-        Some(snapshot(store, tx, item, &metadata, "source-change", &at).await?)
+        Some(snapshot(store, tx, item, &metadata, "source-change", &at, tally).await?)
     } else {
         None
     };
@@ -225,6 +232,7 @@ async fn snapshot(
     metadata: &Value,
     trigger: &str,
     at: &str,
+    tally: &Counters,
 ) -> Result<VersionRow> {
     let (labels, sequence) = store.version_labels(tx, &item.asset_uid).await?;
     let record_version = item.record.get("version").and_then(version_text);
@@ -255,6 +263,7 @@ async fn snapshot(
         created_by: "system:ingest".to_string(),
     };
     store.insert_version(tx, &row).await?;
+    tally.version_snapshot(&row.plugin, trigger);
     Ok(row)
 }
 
