@@ -257,7 +257,7 @@ if command -v curl >/dev/null 2>&1; then
   grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/metrics.headers" ||
     fail "GET /metrics is not in the text format; headers: $(tr '\r\n' '  ' <"$TMP/metrics.headers")"
   # The two refused ListPlugins calls above (no token, tampered signature).
-  unauthenticated='grpc_server_handled_total{grpc_service="catalog.v1alpha1.PluginService",grpc_method="ListPlugins",grpc_code="Unauthenticated"} 2'
+  unauthenticated='grpc_server_handled_total{service="catalog.v1alpha1.PluginService",method="ListPlugins",code="Unauthenticated"} 2'
   grep -qxF "$unauthenticated" <<<"$metrics" ||
     fail "GET /metrics lacks: $unauthenticated; got: $(grep '^grpc_server_handled_total' <<<"$metrics" | tr '\n' ' ')"
   pass "GET /metrics over HTTP/1.1 without a token: text format, refusals counted"

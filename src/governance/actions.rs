@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{event_for, now, object_or_empty, Caller, Governance, Settings};
+use super::{
+    event_for, now, object_or_empty, refusal_outcome, Caller, Counters, Governance, Settings,
+    UNKNOWN,
+};
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::governance::lifecycle::lifecycle_action_target;
 use crate::domain::governance::metadata::{
@@ -164,7 +167,18 @@ pub(super) struct Via {
 impl Governance {
     /// Runs a governance action for a caller.
     pub async fn execute(&self, caller: &Caller, call: &ActionCall) -> Result<ActionOutcome> {
-        let result = self.try_execute(caller, call).await;
+        let mut from = None;
+        let result = self.try_execute(caller, call, &mut from).await;
+        // Counted here, where every way out of the attempt meets: refusals
+        // are known only once its transaction has rolled back.
+        if !call.dry_run {
+            let outcome = match &result {
+                Ok(done) if done.status == "pending-approval" => Outcome::PendingApproval,
+                Ok(_) => Outcome::Success,
+                Err(error) => refusal_outcome(error),
+            };
+            self.count_action(&self.counters, call, from, outcome);
+        }
         if let Err(error) = &result {
             if !call.dry_run && error.reason != Reason::StorageUnavailable {
                 let mut event = AuditEvent::new(
@@ -204,7 +218,14 @@ impl Governance {
             .map(|o| o.asset_uid)
     }
 
-    async fn try_execute(&self, caller: &Caller, call: &ActionCall) -> Result<ActionOutcome> {
+    /// `from` gets the state a lifecycle action starts from as soon as it is
+    /// known, so that a refusal after that point is counted with it.
+    async fn try_execute(
+        &self,
+        caller: &Caller,
+        call: &ActionCall,
+        from: &mut Option<State>,
+    ) -> Result<ActionOutcome> {
         let (plugin, kind) = self.resolve(&call.plugin, &call.kind)?;
         // Evaluation order of spec 03 §3.1: the action id, then the
         // subject, then its parameters.
@@ -212,9 +233,10 @@ impl Governance {
             parse(&call.action, &Value::Null)?;
         }
         let settings = self.settings();
+        let tally = Counters::default();
         let mut tx = self.store.begin_write().await?;
         let overlay = self
-            .locked_overlay(&mut tx, &plugin, &kind, &call.name)
+            .locked_overlay(&mut tx, &tally, &plugin, &kind, &call.name)
             .await?;
         let op = parse(&call.action, &call.params)?;
         let prepared = self
@@ -226,6 +248,7 @@ impl Governance {
                 &call.action,
                 caller,
                 &call.reason,
+                from,
             )
             .await?;
         let record = self
@@ -264,6 +287,9 @@ impl Governance {
             actor_roles: &caller.roles,
         };
         let gate = settings.policies.evaluate(&ctx);
+        if !call.dry_run {
+            self.counters.policy_evaluation(&gate);
+        }
         let run_id = uuid::Uuid::now_v7().to_string();
         match gate {
             GateOutcome::Deny {
@@ -304,6 +330,7 @@ impl Governance {
                 let request = self
                     .create_request(
                         &mut tx,
+                        &tally,
                         caller,
                         &overlay,
                         call,
@@ -314,7 +341,7 @@ impl Governance {
                         &first_rule,
                     )
                     .await?;
-                self.commit(tx).await?;
+                self.commit_counted(tx, tally).await?;
                 Ok(ActionOutcome {
                     action: call.action.clone(),
                     status: "pending-approval".into(),
@@ -336,6 +363,7 @@ impl Governance {
                 let (data, event_id) = self
                     .apply(
                         &mut tx,
+                        &tally,
                         &settings,
                         caller,
                         &overlay,
@@ -346,8 +374,7 @@ impl Governance {
                         &run_id,
                     )
                     .await?;
-                self.commit(tx).await?;
-                self.count_success(&call.action, &prepared);
+                self.commit_counted(tx, tally).await?;
                 Ok(ActionOutcome {
                     action: call.action.clone(),
                     status: "completed".into(),
@@ -362,27 +389,46 @@ impl Governance {
         }
     }
 
-    pub(super) fn count_success(&self, action: &str, prepared: &Prepared) {
-        match &prepared.effect {
-            Effect::Transition { from, to, .. } => {
-                let mut map = self
-                    .counters
-                    .transitions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                *map.entry((from.as_str().into(), to.as_str().into(), "success".into()))
-                    .or_default() += 1;
+    /// Counts one lifecycle or promotion attempt into `counters` (other
+    /// actions have no attempt family). `from` is the state the transition
+    /// started from, when it was known.
+    pub(super) fn count_action(
+        &self,
+        counters: &Counters,
+        call: &ActionCall,
+        from: Option<State>,
+        outcome: Outcome,
+    ) {
+        let plugin = match self.registry.get(&call.plugin) {
+            Ok(_) => call.plugin.as_str(),
+            Err(_) => UNKNOWN,
+        };
+        match call.action.as_str() {
+            "lifecycle.setState"
+            | "lifecycle.deprecate"
+            | "lifecycle.archive"
+            | "lifecycle.restore" => {
+                let kind = self.resolve(&call.plugin, &call.kind).map(|(_, k)| k);
+                // The target as the request names it, even when the rest of
+                // the parameters are refused.
+                let to = lifecycle_action_target(&call.action, &call.params).ok();
+                let kind = kind.as_deref().unwrap_or(UNKNOWN);
+                counters.transition(plugin, kind, from, to, outcome);
             }
-            Effect::Bind { env, .. } | Effect::Unbind { env, .. } => {
-                let mut map = self
-                    .counters
-                    .promotions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                *map.entry((env.clone(), action.to_string(), "success".into()))
-                    .or_default() += 1;
+            "promotion.bind" | "promotion.promote" | "promotion.rollback" | "promotion.unbind" => {
+                // promote names its target toEnv when called, environment
+                // once normalized on an approval request.
+                let settings = self.settings();
+                let env = ["toEnv", "environment"]
+                    .iter()
+                    .find_map(|key| call.params.get(key)?.as_str())
+                    .map(str::trim)
+                    .filter(|env| settings.config.is_environment(env))
+                    .unwrap_or(UNKNOWN);
+                let action = call.action.trim_start_matches("promotion.");
+                counters.promotion(plugin, env, action, outcome);
             }
-            Effect::CreateVersion(_) => {}
+            _ => {}
         }
     }
 
@@ -443,6 +489,7 @@ impl Governance {
         action: &str,
         caller: &Caller,
         reason: &str,
+        from: &mut Option<State>,
     ) -> Result<Prepared> {
         let _ = (caller, reason);
         match op {
@@ -461,6 +508,7 @@ impl Governance {
                     version.as_deref(),
                     replacement.clone(),
                     *restore,
+                    from,
                 )
                 .await
             }
@@ -534,6 +582,7 @@ impl Governance {
         version: Option<&str>,
         replacement: Option<Value>,
         restore: bool,
+        from_seen: &mut Option<State>,
     ) -> Result<Prepared> {
         let version_row = match version {
             Some(selector) => Some(self.find_version(tx, overlay, selector, true).await?),
@@ -542,6 +591,7 @@ impl Governance {
         let from = version_row
             .as_ref()
             .map_or(overlay.lifecycle.state, |v| v.lifecycle.state);
+        *from_seen = Some(from);
         if restore {
             settings.transitions.check_restore(from, to)?;
         } else {
@@ -945,6 +995,7 @@ impl Governance {
     pub(super) async fn apply(
         &self,
         tx: &mut Tx,
+        tally: &Counters,
         settings: &Settings,
         actor: &Caller,
         overlay: &OverlayRow,
@@ -1022,6 +1073,7 @@ impl Governance {
                     extra_events.extend(
                         self.cancel_pending_of(
                             tx,
+                            tally,
                             overlay,
                             version.as_ref().map(|v| v.version_id.as_str()),
                             &at,
@@ -1049,6 +1101,7 @@ impl Governance {
                 row.created_by = actor.principal.clone();
                 row.lifecycle.changed_by = Some(actor.principal.clone());
                 self.store.insert_version(tx, &row).await?;
+                tally.version_snapshot(&row.plugin, &row.trigger);
                 event.version_id = row.version_id.clone();
                 event.diff = json!({"old": {}, "new": {"version": {"versionId": row.version_id, "label": row.label}}});
                 details.insert("label".into(), json!(row.label));
@@ -1138,12 +1191,13 @@ impl Governance {
     async fn cancel_pending_of(
         &self,
         tx: &mut Tx,
+        tally: &Counters,
         overlay: &OverlayRow,
         version_id: Option<&str>,
         at: &str,
     ) -> Result<Vec<AuditEvent>> {
         let mut events = Vec::new();
-        for id in self
+        for (id, requested) in self
             .store
             .pending_approvals_of(tx, &overlay.asset_uid, version_id)
             .await?
@@ -1162,6 +1216,7 @@ impl Governance {
                 event.approval_request_id = id;
                 event.reason = "asset archived".into();
                 events.push(event);
+                tally.approval_request(&overlay.plugin, &requested, "cancelled");
             }
         }
         Ok(events)

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::actions::{parse, sorted_roles, ActionCall, Prepared, Via};
-use super::{event_for, now, Caller, Governance};
+use super::{event_for, now, Caller, Counters, Governance};
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::governance::approval::{
     check_cancel, decide, dedupe_key, expires_at, is_expired, progress, DecisionKind,
@@ -61,6 +61,7 @@ impl Governance {
     pub(super) async fn create_request(
         &self,
         tx: &mut Tx,
+        tally: &Counters,
         caller: &Caller,
         overlay: &OverlayRow,
         call: &ActionCall,
@@ -121,6 +122,7 @@ impl Governance {
             event.reason = call.reason.clone();
             event.details = json!({"requestedAction": call.action, "params": stored.params, "requirements": stored.requirements});
             self.append(tx, &mut [event]).await?;
+            tally.approval_request(&stored.plugin, &stored.action, "created");
         }
         Ok(stored)
     }
@@ -255,6 +257,7 @@ impl Governance {
         comment: &str,
     ) -> Result<RequestDetail> {
         self.expire_if_overdue(request_id).await?;
+        let tally = Counters::default();
         let mut tx = self.store.begin_write().await?;
         // Lock order: the subject's overlay row, then the request, then the
         // audit chain head. Actions, ingestion and metadata updates lock the
@@ -310,6 +313,7 @@ impl Governance {
             correlation_id: caller.correlation_id.clone(),
         };
         self.store.insert_decision(&mut tx, &decision).await?;
+        tally.approval_decision(kind);
         let overlay_stub = stub(&request);
         let mut event = event_for(
             caller,
@@ -345,9 +349,11 @@ impl Governance {
                         format!("approval request {request_id} was resolved by someone else just now; read it again"),
                     ));
                 }
+                tally.approval_request(&request.plugin, &request.action, "approved");
                 let mut all = decisions.clone();
                 all.push(decision);
-                self.execute_approved(&mut tx, &request, &all).await?;
+                self.execute_approved(&mut tx, &tally, &request, &all)
+                    .await?;
             }
             RequestStatus::Rejected => {
                 self.store
@@ -360,10 +366,11 @@ impl Governance {
                         None,
                     )
                     .await?;
+                tally.approval_request(&request.plugin, &request.action, "rejected");
             }
             _ => self.store.touch_approval(&mut tx, request_id, &at).await?,
         }
-        self.commit(tx).await?;
+        self.commit_counted(tx, tally).await?;
         self.approval(request_id).await
     }
 
@@ -373,6 +380,7 @@ impl Governance {
     async fn execute_approved(
         &self,
         tx: &mut Tx,
+        tally: &Counters,
         request: &ApprovalRow,
         decisions: &[DecisionRow],
     ) -> Result<()> {
@@ -392,10 +400,11 @@ impl Governance {
         };
         let run_id = uuid::Uuid::now_v7().to_string();
         let reason = request.reason.clone().unwrap_or_default();
+        let mut from = None;
         let attempt = async {
             let op = parse(&request.action, &request.params)?;
             let overlay = self
-                .locked_overlay(tx, &request.plugin, &request.kind, &request.name)
+                .locked_overlay(tx, tally, &request.plugin, &request.kind, &request.name)
                 .await?;
             let prepared = self
                 .prepare(
@@ -406,11 +415,13 @@ impl Governance {
                     &request.action,
                     &requester,
                     &reason,
+                    &mut from,
                 )
                 .await?;
             let (data, event_id) = self
                 .apply(
                     tx,
+                    tally,
                     &settings,
                     &requester,
                     &overlay,
@@ -421,13 +432,27 @@ impl Governance {
                     &run_id,
                 )
                 .await?;
-            self.count_success(&request.action, &prepared);
             Ok::<_, Error>((data, event_id, prepared.warnings))
         }
         .await;
         let (_, at) = now();
+        // The run is one more attempt of the held action; it counts with
+        // the outcome its audit event records (a refused run is `failed`).
+        let call = ActionCall {
+            plugin: request.plugin.clone(),
+            kind: request.kind.clone(),
+            name: request.name.clone(),
+            action: request.action.clone(),
+            params: request.params.clone(),
+            ..Default::default()
+        };
+        let count = |outcome: Outcome| {
+            self.count_action(tally, &call, from, outcome);
+            tally.approval_execution(&request.action, outcome == Outcome::Success);
+        };
         match attempt {
             Ok((data, event_id, warnings)) => {
+                count(Outcome::Success);
                 let result = json!({"action": request.action, "status": "completed", "data": data,
                     "warnings": warnings, "actionRunId": run_id, "auditEventId": event_id});
                 self.store
@@ -460,6 +485,7 @@ impl Governance {
                 event.details = json!({"executedViaApproval": true});
                 let event_id = event.event_id.clone();
                 self.append(tx, &mut [event]).await?;
+                count(Outcome::Failed);
                 let failure = json!({"reasonCode": error.reason.code(), "message": error.message});
                 self.store
                     .record_execution(
@@ -548,6 +574,8 @@ impl Governance {
         event.reason = reason.to_string();
         self.append(&mut tx, &mut [event]).await?;
         self.commit(tx).await?;
+        self.counters
+            .approval_request(&request.plugin, &request.action, "cancelled");
         self.approval(request_id).await
     }
 
@@ -610,6 +638,8 @@ impl Governance {
         event.approval_request_id = request_id.to_string();
         self.append(&mut tx, &mut [event]).await?;
         self.commit(tx).await?;
+        self.counters
+            .approval_request(&request.plugin, &request.action, "expired");
         Ok(true)
     }
 }

@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-use super::{now, Governance, Settings};
+use super::{now, Counters, Governance, Settings};
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::governance::config::AutoSnapshot;
 use crate::domain::governance::version::auto_label;
@@ -46,6 +46,7 @@ impl Governance {
             };
             let Some(last) = backlog.last() else { break };
             after = Some((last.plugin.clone(), last.kind.clone(), last.name.clone()));
+            let tally = Counters::default();
             let mut tx = self.store.begin_write().await?;
             let mut events = Vec::new();
             let fresh: Vec<&BacklogItem> = backlog.iter().filter(|i| !i.has_overlay).collect();
@@ -56,15 +57,17 @@ impl Governance {
                 &fresh,
                 trigger,
                 &mut events,
+                &tally,
             )
             .await?;
             for item in backlog.iter().filter(|i| i.has_overlay) {
-                if record_change(&self.store, &mut tx, &settings, item, &mut events).await? {
+                if record_change(&self.store, &mut tx, &settings, item, &mut events, &tally).await?
+                {
                     report.changed += 1;
                 }
             }
             self.append(&mut tx, &mut events).await?;
-            self.commit(tx).await?;
+            self.commit_counted(tx, tally).await?;
         }
         if report.created + report.changed > 0 {
             tracing::info!(
@@ -86,8 +89,9 @@ pub(super) async fn create_overlay(
     item: &BacklogItem,
     actor: &str,
     events: &mut Vec<AuditEvent>,
+    tally: &Counters,
 ) -> Result<bool> {
-    Ok(create_overlays(store, tx, settings, &[item], actor, events).await? == 1)
+    Ok(create_overlays(store, tx, settings, &[item], actor, events, tally).await? == 1)
 }
 
 /// Creates the overlay rows of newly seen assets in a few multi-row
@@ -102,6 +106,7 @@ async fn create_overlays(
     items: &[&BacklogItem],
     actor: &str,
     events: &mut Vec<AuditEvent>,
+    tally: &Counters,
 ) -> Result<usize> {
     if items.is_empty() {
         return Ok(0);
@@ -166,6 +171,12 @@ async fn create_overlays(
             event.version_id = v.version_id.clone();
         }
         events.push(event);
+        if backfill {
+            tally.backfill_asset(&item.plugin, "created");
+        }
+        if let Some(v) = &version {
+            tally.version_snapshot(&item.plugin, &v.trigger);
+        }
         versions.extend(version);
     }
     store.insert_versions(tx, &versions).await?;
@@ -244,6 +255,7 @@ async fn record_change(
     settings: &Settings,
     item: &BacklogItem,
     events: &mut Vec<AuditEvent>,
+    tally: &Counters,
 ) -> Result<bool> {
     let (_, at) = now();
     let advanced = store
@@ -266,7 +278,7 @@ async fn record_change(
             .overlay(tx, &item.plugin, &item.kind, &item.name, false)
             .await?;
         let metadata = overlay.map(|o| o.metadata).unwrap_or_else(|| json!({}));
-        Some(snapshot(store, tx, item, &metadata, "source-change", &at).await?)
+        Some(snapshot(store, tx, item, &metadata, "source-change", &at, tally).await?)
     } else {
         None
     };
@@ -298,6 +310,7 @@ async fn snapshot(
     metadata: &Value,
     trigger: &str,
     at: &str,
+    tally: &Counters,
 ) -> Result<VersionRow> {
     let (labels, sequence) = store.version_labels(tx, &item.asset_uid).await?;
     let record_version = item.record.get("version").and_then(version_text);
@@ -309,6 +322,7 @@ async fn snapshot(
     );
     let row = version_row(item, metadata, label, sequence, trigger, at);
     store.insert_version(tx, &row).await?;
+    tally.version_snapshot(&row.plugin, trigger);
     Ok(row)
 }
 

@@ -15,13 +15,17 @@ pub mod ingest;
 pub mod reads;
 pub mod settings;
 
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::domain::audit::{micros, AuditEvent, Outcome};
 use crate::domain::error::StatusClass;
+use crate::domain::governance::approval::DecisionKind;
+use crate::domain::governance::policy::GateOutcome;
+use crate::domain::governance::State;
 use crate::domain::{Error, Reason, Result};
 use crate::plugins::Registry;
 use crate::storage::governance::{OverlayRow, Tx};
@@ -56,29 +60,167 @@ impl Caller {
     }
 }
 
-/// Counters the metrics endpoint exposes.
+/// The label value for what is not known when a count is made (an asset
+/// that was not found, an action that did not parse), and for what the
+/// caller named but the server does not know (a misspelt plugin or
+/// environment): labels never carry the caller's text as given, so a typo
+/// cannot start a new series.
+pub(crate) const UNKNOWN: &str = "unknown";
+
+/// One counter family: a count per combination of its `N` label values.
+#[derive(Debug, Default)]
+pub struct Series<const N: usize>(Mutex<BTreeMap<[String; N], u64>>);
+
+impl<const N: usize> Series<N> {
+    fn map(&self) -> MutexGuard<'_, BTreeMap<[String; N], u64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, labels: [&str; N]) {
+        *self.map().entry(labels.map(str::to_string)).or_default() += 1;
+    }
+
+    /// A copy of the counts, so the lock is held only for the copy.
+    pub fn snapshot(&self) -> BTreeMap<[String; N], u64> {
+        self.map().clone()
+    }
+
+    fn absorb(&self, tally: Series<N>) {
+        let tally = tally.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        if tally.is_empty() {
+            return;
+        }
+        let mut map = self.map();
+        for (labels, n) in tally {
+            *map.entry(labels).or_default() += n;
+        }
+    }
+}
+
+/// Counters the metrics endpoint exposes (spec 12 §7), per replica.
+///
+/// What a write counts is held in a tally of its own (a `Counters` too)
+/// and added to the service's counters only once its transaction commits
+/// ([`Governance::commit_counted`]), so a write that rolls back (a refused
+/// action that had created an overlay on the way, a failed commit) counts
+/// nothing. What is known only once the transaction has ended (refusals,
+/// the end of a request by cancellation or expiry, counted after their
+/// commit) and policy evaluations (which happened whatever follows) are
+/// counted directly.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// lifecycle_transition_total by (from, to, outcome).
-    pub transitions: std::sync::Mutex<std::collections::BTreeMap<(String, String, String), u64>>,
-    /// promotion_total by (environment, action, outcome).
-    pub promotions: std::sync::Mutex<std::collections::BTreeMap<(String, String, String), u64>>,
-    /// audit_events_total by (action, outcome).
-    pub audit_events: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
-    /// signature_verification_total by result. Nothing verifies signatures
-    /// yet (that arrives with provenance, a later issue); the metrics
-    /// endpoint exports `verified` and `failed` at 0 meanwhile so alerts
-    /// and dashboards can be written against it now.
-    pub signature_verifications: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// lifecycle_transition_total: plugin, kind, from, to, outcome.
+    pub(crate) transitions: Series<5>,
+    /// promotion_total: plugin, env, action, outcome.
+    pub(crate) promotions: Series<4>,
+    /// approval_requests_total: plugin, action, result.
+    pub(crate) approval_requests: Series<3>,
+    /// approval_decisions_total: decision.
+    pub(crate) approval_decisions: Series<1>,
+    /// approval_execution_total: action, status.
+    pub(crate) approval_executions: Series<2>,
+    /// policy_evaluations_total: result.
+    pub(crate) policy_evaluations: Series<1>,
+    /// version_snapshots_total: plugin, trigger.
+    pub(crate) version_snapshots: Series<2>,
+    /// backfill_assets_total: plugin, result.
+    pub(crate) backfill_assets: Series<2>,
+    /// audit_events_total: action, outcome.
+    pub(crate) audit_events: Series<2>,
+    /// signature_verification_total: method, result. Nothing verifies
+    /// signatures yet (that arrives with provenance, a later issue); the
+    /// metrics endpoint exports method `cosign` with every result at 0
+    /// meanwhile so alerts and dashboards can be written against it now.
+    pub(crate) signature_verifications: Series<2>,
 }
 
 impl Counters {
+    /// One lifecycle action attempt (asset or version level); a state that
+    /// is not known counts as `unknown`.
+    pub(crate) fn transition(
+        &self,
+        plugin: &str,
+        kind: &str,
+        from: Option<State>,
+        to: Option<State>,
+        outcome: Outcome,
+    ) {
+        let state = |s: Option<State>| s.map_or(UNKNOWN, State::as_str);
+        self.transitions
+            .add([plugin, kind, state(from), state(to), outcome.as_str()]);
+    }
+
+    /// One promotion action attempt; `action` without its `promotion.`
+    /// prefix.
+    pub(crate) fn promotion(&self, plugin: &str, env: &str, action: &str, outcome: Outcome) {
+        self.promotions.add([plugin, env, action, outcome.as_str()]);
+    }
+
+    /// An approval request created, or ended with `result` (its status).
+    pub(crate) fn approval_request(&self, plugin: &str, action: &str, result: &str) {
+        self.approval_requests.add([plugin, action, result]);
+    }
+
+    /// One recorded decision.
+    pub(crate) fn approval_decision(&self, decision: DecisionKind) {
+        self.approval_decisions.add([decision.as_str()]);
+    }
+
+    /// One run of the action an approved request held.
+    pub(crate) fn approval_execution(&self, action: &str, succeeded: bool) {
+        let status = if succeeded { "succeeded" } else { "failed" };
+        self.approval_executions.add([action, status]);
+    }
+
+    /// One policy evaluation of an action that was not a dry run.
+    pub(crate) fn policy_evaluation(&self, gate: &GateOutcome) {
+        self.policy_evaluations.add([match gate {
+            GateOutcome::Execute => "execute",
+            GateOutcome::RequireApproval { .. } => "require-approval",
+            GateOutcome::Deny { .. } => "deny",
+        }]);
+    }
+
+    /// One version written, by its trigger.
+    pub(crate) fn version_snapshot(&self, plugin: &str, trigger: &str) {
+        self.version_snapshots.add([plugin, trigger]);
+    }
+
+    /// One asset handled by the backfill.
+    pub(crate) fn backfill_asset(&self, plugin: &str, result: &str) {
+        self.backfill_assets.add([plugin, result]);
+    }
+
     fn count_events(&self, events: &[AuditEvent]) {
-        let mut map = self.audit_events.lock().unwrap_or_else(|e| e.into_inner());
         for e in events {
-            *map.entry((e.action.clone(), e.outcome.as_str().to_string()))
-                .or_default() += 1;
+            self.audit_events.add([&e.action, e.outcome.as_str()]);
         }
+    }
+
+    /// Adds a committed write's tally.
+    pub(crate) fn absorb(&self, tally: Counters) {
+        let Counters {
+            transitions,
+            promotions,
+            approval_requests,
+            approval_decisions,
+            approval_executions,
+            policy_evaluations,
+            version_snapshots,
+            backfill_assets,
+            audit_events,
+            signature_verifications,
+        } = tally;
+        self.transitions.absorb(transitions);
+        self.promotions.absorb(promotions);
+        self.approval_requests.absorb(approval_requests);
+        self.approval_decisions.absorb(approval_decisions);
+        self.approval_executions.absorb(approval_executions);
+        self.policy_evaluations.absorb(policy_evaluations);
+        self.version_snapshots.absorb(version_snapshots);
+        self.backfill_assets.absorb(backfill_assets);
+        self.audit_events.absorb(audit_events);
+        self.signature_verifications.absorb(signature_verifications);
     }
 }
 
@@ -137,6 +279,7 @@ impl Governance {
     async fn locked_overlay(
         &self,
         tx: &mut Tx,
+        tally: &Counters,
         plugin: &str,
         kind: &str,
         name: &str,
@@ -154,6 +297,7 @@ impl Governance {
                 &item,
                 "system:ingest",
                 &mut events,
+                tally,
             )
             .await?;
             self.append(tx, &mut events).await?;
@@ -178,6 +322,13 @@ impl Governance {
     async fn commit(&self, tx: Tx) -> Result<()> {
         tx.commit().await.map_err(Error::storage)?;
         self.store.overlay_changed();
+        Ok(())
+    }
+
+    /// Commits a write and adds what it counted to the service's counters.
+    async fn commit_counted(&self, tx: Tx, tally: Counters) -> Result<()> {
+        self.commit(tx).await?;
+        self.counters.absorb(tally);
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::actions::lifecycle_json;
-use super::{event_for, now, Caller, Governance};
+use super::{event_for, now, Caller, Counters, Governance};
 use crate::domain::audit::{check_link, AuditEvent, BrokenLink, Outcome};
 use crate::domain::governance::metadata::{
     apply_patch, derived, missing_for_approval, GovernanceMetadata,
@@ -167,9 +167,12 @@ impl Governance {
                 return Ok(row);
             }
         }
+        let tally = Counters::default();
         let mut tx = self.store.begin_write().await?;
-        let row = self.locked_overlay(&mut tx, plugin, kind, name).await?;
-        self.commit(tx).await?;
+        let row = self
+            .locked_overlay(&mut tx, &tally, plugin, kind, name)
+            .await?;
+        self.commit_counted(tx, tally).await?;
         Ok(row)
     }
 
@@ -335,8 +338,11 @@ impl Governance {
     ) -> Result<GovernanceView> {
         let (plugin, kind) = self.resolve(plugin, kind)?;
         let settings = self.settings();
+        let tally = Counters::default();
         let mut tx = self.store.begin_write().await?;
-        let overlay = self.locked_overlay(&mut tx, &plugin, &kind, name).await?;
+        let overlay = self
+            .locked_overlay(&mut tx, &tally, &plugin, &kind, name)
+            .await?;
         if let Some(expected) = expected_version {
             if expected != overlay.resource_version {
                 return Err(Error::new(
@@ -380,7 +386,7 @@ impl Governance {
         }
         let new_json = serde_json::to_value(&next).map_err(Error::internal)?;
         if new_json == overlay.metadata || (overlay.metadata.is_null() && new_json == json!({})) {
-            self.commit(tx).await?;
+            self.commit_counted(tx, tally).await?;
             return self.view(overlay).await;
         }
         if !self
@@ -408,7 +414,7 @@ impl Governance {
             .overlay(&mut tx, &plugin, &kind, name, false)
             .await?
             .ok_or_else(|| Error::internal("overlay vanished inside its own transaction"))?;
-        self.commit(tx).await?;
+        self.commit_counted(tx, tally).await?;
         self.view(updated).await
     }
 

@@ -1703,28 +1703,31 @@ impl Store {
         rows.iter().map(|r| text(r, "request_id")).collect()
     }
 
-    /// Pending requests about an asset (or one of its versions).
+    /// Pending requests about an asset (or one of its versions): request id
+    /// and the action each holds.
     pub async fn pending_approvals_of(
         &self,
         conn: &mut AnyConnection,
         asset_uid: &str,
         version_id: Option<&str>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<(String, String)>> {
         let rows = match version_id {
             Some(v) => sqlx::query(
-                "SELECT request_id FROM approval_requests WHERE asset_uid = $1 AND version_id = $2 AND status = 'pending'",
+                "SELECT request_id, action FROM approval_requests WHERE asset_uid = $1 AND version_id = $2 AND status = 'pending'",
             )
             .bind(asset_uid)
             .bind(v)
             .fetch_all(conn)
             .await,
-            None => sqlx::query("SELECT request_id FROM approval_requests WHERE asset_uid = $1 AND status = 'pending'")
+            None => sqlx::query("SELECT request_id, action FROM approval_requests WHERE asset_uid = $1 AND status = 'pending'")
                 .bind(asset_uid)
                 .fetch_all(conn)
                 .await,
         }
         .map_err(Error::storage)?;
-        rows.iter().map(|r| text(r, "request_id")).collect()
+        rows.iter()
+            .map(|r| Ok((text(r, "request_id")?, text(r, "action")?)))
+            .collect()
     }
 
     /// Pending request count per asset uid.
@@ -1745,6 +1748,21 @@ impl Store {
                 .await
                 .map_err(Error::storage)?;
         int(&row, "n")
+    }
+
+    /// Pending requests in the whole catalog by plugin and action (for
+    /// metrics), in that order; pairs with none pending are absent.
+    pub async fn pending_by_action(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT plugin, action, COUNT(*) AS n FROM approval_requests WHERE status = 'pending' \
+             GROUP BY plugin, action ORDER BY plugin, action",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::storage)?;
+        rows.iter()
+            .map(|r| Ok((text(r, "plugin")?, text(r, "action")?, int(r, "n")?)))
+            .collect()
     }
 
     // ----- audit ---------------------------------------------------------

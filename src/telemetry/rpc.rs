@@ -1,7 +1,9 @@
 //! Per-RPC metrics: the tower layer that counts every gRPC call by
 //! service, method and status code and times it, and the two families it
-//! fills, `grpc_server_handled_total` and `grpc_server_handling_seconds`
-//! (label names as in go-grpc-prometheus, so existing dashboards apply).
+//! fills, `grpc_server_handled_total` and `grpc_server_handling_seconds`,
+//! labelled `service`, `method` and `code` as spec 12 §7 names them (not
+//! go-grpc-prometheus' `grpc_`-prefixed names; the code values are still
+//! spelled as grpc-go spells them).
 //!
 //! The layer wraps the whole gRPC router from the outside, so calls the
 //! auth layer refuses are counted like any other. A call ends when its
@@ -126,7 +128,7 @@ impl RpcMetrics {
         Ok(RpcMetrics::new(methods))
     }
 
-    /// (grpc_service, grpc_method) of a request path.
+    /// (service, method) of a request path.
     fn labels(&self, path: &str) -> (String, String) {
         if self.methods.contains(path) {
             if let Some((service, method)) = path.trim_start_matches('/').split_once('/') {
@@ -163,11 +165,7 @@ impl RpcMetrics {
         );
         for ((service, method, code), count) in &handled {
             family.sample(
-                &[
-                    ("grpc_service", service),
-                    ("grpc_method", method),
-                    ("grpc_code", code),
-                ],
+                &[("service", service), ("method", method), ("code", code)],
                 *count as f64,
             );
         }
@@ -177,10 +175,7 @@ impl RpcMetrics {
             "Time from receiving a gRPC call to sending its status.",
         );
         for ((service, method), histogram) in &latency {
-            family.histogram(
-                &[("grpc_service", service), ("grpc_method", method)],
-                histogram,
-            );
+            family.histogram(&[("service", service), ("method", method)], histogram);
         }
     }
 }
@@ -498,13 +493,13 @@ mod tests {
         m.encode(&mut out);
         let text = out.finish();
         assert!(text.contains(
-            "grpc_server_handled_total{grpc_service=\"pkg.Things\",grpc_method=\"Get\",grpc_code=\"OK\"} 1\n"
+            "grpc_server_handled_total{service=\"pkg.Things\",method=\"Get\",code=\"OK\"} 1\n"
         ));
         assert!(text.contains(
-            "grpc_server_handling_seconds_bucket{grpc_service=\"pkg.Things\",grpc_method=\"Get\",le=\"0.0025\"} 0\n"
+            "grpc_server_handling_seconds_bucket{service=\"pkg.Things\",method=\"Get\",le=\"0.0025\"} 0\n"
         ));
         assert!(text.contains(
-            "grpc_server_handling_seconds_bucket{grpc_service=\"pkg.Things\",grpc_method=\"Get\",le=\"0.005\"} 1\n"
+            "grpc_server_handling_seconds_bucket{service=\"pkg.Things\",method=\"Get\",le=\"0.005\"} 1\n"
         ));
         assert!(text.contains("# TYPE grpc_server_handling_seconds histogram\n"));
     }

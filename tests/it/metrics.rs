@@ -1,8 +1,10 @@
 //! `GET /metrics` on the gRPC listener: plain HTTP/1.1 with no token, the
-//! exact series that calls, refusals, governance actions, approvals and
-//! configuration reloads leave behind, and gRPC still served on that port.
+//! exact series (names and labels of spec 12 §7) that calls, refusals,
+//! governance actions, approvals, the backfill and configuration reloads
+//! leave behind, and gRPC still served on that port.
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use catalog::proto::catalog::governance::v1alpha1 as gpb;
 use catalog::proto::catalog::v1alpha1 as pb;
@@ -32,6 +34,21 @@ impl HttpResponse {
     /// Whether the exposition has this exact sample line.
     fn has(&self, line: &str) -> bool {
         self.body.lines().any(|l| l == line)
+    }
+
+    /// Whether a family has any sample at all.
+    fn has_samples(&self, family: &str) -> bool {
+        self.body.lines().any(|l| {
+            l.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
+    }
+
+    /// Panics with the whole exposition unless every line is in it.
+    fn assert_has(&self, lines: &[String]) {
+        for line in lines {
+            assert!(self.has(line), "missing {line:?} in:\n{}", self.body);
+        }
     }
 }
 
@@ -121,8 +138,85 @@ async fn set_owner(s: &TestServer, token: Option<&str>, name: &str, owner: &str)
 
 fn handled(service: &str, method: &str, code: &str, n: u64) -> String {
     format!(
-        "grpc_server_handled_total{{grpc_service=\"{service}\",grpc_method=\"{method}\",grpc_code=\"{code}\"}} {n}"
+        "grpc_server_handled_total{{service=\"{service}\",method=\"{method}\",code=\"{code}\"}} {n}"
     )
+}
+
+fn transition(from: &str, to: &str, outcome: &str, n: u64) -> String {
+    format!(
+        "lifecycle_transition_total{{plugin=\"agents\",kind=\"Agent\",from=\"{from}\",to=\"{to}\",outcome=\"{outcome}\"}} {n}"
+    )
+}
+
+fn promotion(env: &str, action: &str, outcome: &str, n: u64) -> String {
+    format!(
+        "promotion_total{{plugin=\"agents\",env=\"{env}\",action=\"{action}\",outcome=\"{outcome}\"}} {n}"
+    )
+}
+
+fn requests(action: &str, result: &str, n: u64) -> String {
+    format!(
+        "approval_requests_total{{plugin=\"agents\",action=\"{action}\",result=\"{result}\"}} {n}"
+    )
+}
+
+const PENDING_SET_STATE: &str =
+    "approvals_pending_count{plugin=\"agents\",action=\"lifecycle.setState\"} 1";
+
+/// A server over the samples with the sample approval policies; `shared`
+/// names the database and sources file of other servers to run alongside
+/// (a fresh database and a copy of the samples when None).
+async fn governed(shared: Option<(&str, &Path)>) -> TestServer {
+    TestServer::start_with(|dir| Options {
+        sources: vec![match shared {
+            Some((_, sources)) => sources.to_path_buf(),
+            None => copy_samples(dir),
+        }],
+        database_url: shared.map(|(url, _)| url.to_string()),
+        extra_args: vec![
+            "--approval-policies".into(),
+            repo()
+                .join("samples/approval-policies.yaml")
+                .display()
+                .to_string(),
+        ],
+        ..Default::default()
+    })
+    .await
+}
+
+/// ExecuteGovernanceAction on an agent.
+async fn act(
+    s: &TestServer,
+    token: &str,
+    name: &str,
+    action: &str,
+    params: serde_json::Value,
+    dry_run: bool,
+) -> Result<pb::ActionResult, tonic::Status> {
+    s.governance_as(Some(token))
+        .execute_governance_action(gpb::ExecuteGovernanceActionRequest {
+            plugin: "agents".into(),
+            kind: "Agent".into(),
+            name: name.into(),
+            action: action.into(),
+            params: Some(to_struct(params.as_object().unwrap())),
+            dry_run,
+            reason: "metrics test".into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn approve(s: &TestServer, token: &str, id: &str) -> gpb::ApprovalRequest {
+    s.approvals_as(Some(token))
+        .approve_request(gpb::ApproveRequestRequest {
+            request_id: id.into(),
+            comment: "ok".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 const PLUGINS: &str = "catalog.v1alpha1.PluginService";
@@ -154,15 +248,16 @@ async fn metrics_count_calls_refusals_and_governance_actions() {
         handled(PLUGINS, "ListPlugins", "Unauthenticated", 1),
         handled(GOVERNANCE, "UpdateAssetGovernance", "OK", 1),
         format!(
-            "grpc_server_handling_seconds_count{{grpc_service=\"{PLUGINS}\",grpc_method=\"ListPlugins\"}} 2"
+            "grpc_server_handling_seconds_count{{service=\"{PLUGINS}\",method=\"ListPlugins\"}} 2"
         ),
         format!(
-            "grpc_server_handling_seconds_bucket{{grpc_service=\"{PLUGINS}\",grpc_method=\"ListPlugins\",le=\"+Inf\"}} 2"
+            "grpc_server_handling_seconds_bucket{{service=\"{PLUGINS}\",method=\"ListPlugins\",le=\"+Inf\"}} 2"
         ),
         "audit_events_total{action=\"governance.update\",outcome=\"success\"} 1".into(),
-        "approvals_pending_count 0".into(),
-        "signature_verification_total{result=\"verified\"} 0".into(),
-        "signature_verification_total{result=\"failed\"} 0".into(),
+        "signature_verification_total{method=\"cosign\",result=\"verified\"} 0".into(),
+        "signature_verification_total{method=\"cosign\",result=\"unverified\"} 0".into(),
+        "signature_verification_total{method=\"cosign\",result=\"error\"} 0".into(),
+        "policy_evaluations_total{result=\"execute\"} 0".into(),
         "governance_config_reloads_total{result=\"applied\"} 0".into(),
         "governance_config_reloads_total{result=\"refused\"} 0".into(),
         "# TYPE grpc_server_handled_total counter".into(),
@@ -170,8 +265,22 @@ async fn metrics_count_calls_refusals_and_governance_actions() {
         "# TYPE approvals_pending_count gauge".into(),
         "# TYPE lifecycle_transition_total counter".into(),
         "# TYPE promotion_total counter".into(),
+        "# TYPE approval_requests_total counter".into(),
+        "# TYPE approval_execution_total counter".into(),
+        "# TYPE version_snapshots_total counter".into(),
+        "# TYPE backfill_assets_total counter".into(),
     ] {
         assert!(metrics.has(&line), "missing {line:?} in:\n{text}");
+    }
+    // Nothing is pending and no governance action ran: families with open
+    // label values have no samples yet.
+    for family in [
+        "approvals_pending_count",
+        "lifecycle_transition_total",
+        "promotion_total",
+        "approval_requests_total",
+    ] {
+        assert!(!metrics.has_samples(family), "{family} in:\n{text}");
     }
     // Refusals are audited from a spawned task, so they may trail the call.
     eventually("the refusal counted as an audit event", || async {
@@ -182,7 +291,7 @@ async fn metrics_count_calls_refusals_and_governance_actions() {
     .await;
 
     // The scrape itself is no gRPC call, and gRPC still works on the port.
-    assert!(!text.contains("grpc_method=\"unknown\""), "{text}");
+    assert!(!text.contains("service=\"unknown\""), "{text}");
     let plugins = s
         .plugins()
         .list_plugins(pb::ListPluginsRequest {})
@@ -202,7 +311,7 @@ async fn metrics_need_no_token_and_other_http_paths_are_not_found() {
     // A token that would be refused changes nothing: nothing checks it.
     let with_bad_token = http_get(addr(&s), "/metrics", "Authorization: Bearer nonsense\r\n").await;
     assert_eq!(with_bad_token.status, 200);
-    assert!(with_bad_token.has("approvals_pending_count 0"));
+    assert!(with_bad_token.has("# TYPE approvals_pending_count gauge"));
     let other = http_get(addr(&s), "/admin", "").await;
     assert_eq!(other.status, 404, "{}", other.body);
     // Neither reached the gRPC stack: no refusal was audited or counted.
@@ -212,7 +321,7 @@ async fn metrics_need_no_token_and_other_http_paths_are_not_found() {
         "HTTP requests are not gRPC refusals:\n{}",
         metrics.body
     );
-    assert!(!metrics.body.contains("grpc_code=\"Unauthenticated\""));
+    assert!(!metrics.body.contains("code=\"Unauthenticated\""));
     s.stop().await;
 }
 
@@ -221,51 +330,431 @@ async fn pending_approvals_are_counted_in_the_database_for_every_replica() {
     let dir = tempfile::tempdir().unwrap();
     let sources = copy_samples(dir.path());
     let url = crate::support::fresh_database(dir.path()).await;
-    let options = |_: &std::path::Path| Options {
-        sources: vec![sources.clone()],
-        database_url: Some(url.clone()),
-        extra_args: vec![
-            "--approval-policies".into(),
-            repo()
-                .join("samples/approval-policies.yaml")
-                .display()
-                .to_string(),
-        ],
-        ..Default::default()
-    };
-    let first = TestServer::start_with(options).await;
-    let second = TestServer::start_with(options).await;
+    let first = governed(Some((&url, &sources))).await;
+    let second = governed(Some((&url, &sources))).await;
     let operator = first.token("olga", &["operator"]);
     set_owner(&first, Some(&operator), "incident-planner", "oncall-lead").await;
-    let pending = first
-        .governance_as(Some(&operator))
-        .execute_governance_action(gpb::ExecuteGovernanceActionRequest {
-            plugin: "agents".into(),
-            kind: "Agent".into(),
-            name: "incident-planner".into(),
-            action: "lifecycle.setState".into(),
-            params: Some(to_struct(json!({"state": "approved"}).as_object().unwrap())),
-            dry_run: false,
-            reason: "metrics test".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let set_state = || {
+        act(
+            &first,
+            &operator,
+            "incident-planner",
+            "lifecycle.setState",
+            json!({"state": "approved"}),
+            false,
+        )
+    };
+    let pending = set_state().await.unwrap();
     assert_eq!(pending.status, "pending-approval");
 
-    assert!(scrape(&first).await.has("approvals_pending_count 1"));
+    scrape(&first).await.assert_has(&[
+        PENDING_SET_STATE.into(),
+        requests("lifecycle.setState", "created", 1),
+        transition("draft", "approved", "pending-approval", 1),
+    ]);
     let other = scrape(&second).await;
     assert!(
-        other.has("approvals_pending_count 1"),
+        other.has(PENDING_SET_STATE),
         "the replica that took no call sees it too:\n{}",
         other.body
     );
     assert!(
-        !other.body.contains("governance.update"),
+        !other.body.contains("governance.update") && !other.has_samples("approval_requests_total"),
         "counters stay per replica:\n{}",
         other.body
     );
+
+    // Decided on the other replica: no longer pending anywhere, and the
+    // decision is counted where it was taken.
+    second
+        .approvals_as(Some(&second.token("ada", &["approver"])))
+        .reject_request(gpb::RejectRequestRequest {
+            request_id: pending.approval_request_id,
+            comment: "not yet".into(),
+        })
+        .await
+        .unwrap();
+    for s in [&first, &second] {
+        let metrics = scrape(s).await;
+        assert!(
+            !metrics.has_samples("approvals_pending_count"),
+            "nothing pending:\n{}",
+            metrics.body
+        );
+    }
+    scrape(&second).await.assert_has(&[
+        requests("lifecycle.setState", "rejected", 1),
+        "approval_decisions_total{decision=\"reject\"} 1".into(),
+        "approval_decisions_total{decision=\"approve\"} 0".into(),
+    ]);
+    assert!(scrape(&first)
+        .await
+        .has("approval_decisions_total{decision=\"reject\"} 0"));
+
+    // A new request, withdrawn by its requester.
+    let again = set_state().await.unwrap();
+    first
+        .approvals_as(Some(&operator))
+        .cancel_request(gpb::CancelRequestRequest {
+            request_id: again.approval_request_id,
+            reason: "changed my mind".into(),
+        })
+        .await
+        .unwrap();
+    let metrics = scrape(&first).await;
+    metrics.assert_has(&[
+        requests("lifecycle.setState", "created", 2),
+        requests("lifecycle.setState", "cancelled", 1),
+        transition("draft", "approved", "pending-approval", 2),
+    ]);
+    assert!(
+        !metrics.has_samples("approvals_pending_count"),
+        "{}",
+        metrics.body
+    );
     first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn lifecycle_and_promotion_attempts_are_counted_by_outcome() {
+    let s = governed(None).await;
+    let operator = s.token("olga", &["operator"]);
+    let approver = s.token("ada", &["approver"]);
+    let name = "incident-planner";
+    set_owner(&s, Some(&operator), name, "oncall-lead").await;
+    let approve_it = json!({"state": "approved"});
+    // The first sync discovered every agent and took its first version.
+    let agents = s.all_assets("agents", "").await.len();
+    assert!(agents > 1);
+    scrape(&s).await.assert_has(&[format!(
+        "version_snapshots_total{{plugin=\"agents\",trigger=\"initial-discovery\"}} {agents}"
+    )]);
+
+    // A dry run is no attempt.
+    let plan = act(
+        &s,
+        &operator,
+        name,
+        "lifecycle.setState",
+        approve_it.clone(),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.status, "dry-run");
+    let metrics = scrape(&s).await;
+    assert!(
+        !metrics.has_samples("lifecycle_transition_total"),
+        "{}",
+        metrics.body
+    );
+    assert!(metrics.has("policy_evaluations_total{result=\"require-approval\"} 0"));
+
+    let pending = act(
+        &s,
+        &operator,
+        name,
+        "lifecycle.setState",
+        approve_it.clone(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pending.status, "pending-approval");
+    // Refused by the transition table (draft cannot be deprecated): the
+    // state it started from is known.
+    let e = act(&s, &operator, name, "lifecycle.deprecate", json!({}), false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    // No such asset: the state is not known, the target is.
+    let e = act(
+        &s,
+        &operator,
+        "no-such-agent",
+        "lifecycle.setState",
+        approve_it.clone(),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // A target that is no state: neither is known.
+    let e = act(
+        &s,
+        &operator,
+        name,
+        "lifecycle.setState",
+        json!({"state": "golden"}),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    scrape(&s).await.assert_has(&[
+        transition("draft", "approved", "pending-approval", 1),
+        transition("draft", "deprecated", "denied", 1),
+        transition("unknown", "approved", "failed", 1),
+        transition("unknown", "unknown", "failed", 1),
+        PENDING_SET_STATE.into(),
+        "policy_evaluations_total{result=\"require-approval\"} 1".into(),
+    ]);
+
+    // The approval that meets the requirements runs the held transition.
+    let done = approve(&s, &approver, &pending.approval_request_id).await;
+    assert_eq!(done.execution.unwrap().status, "succeeded");
+    let metrics = scrape(&s).await;
+    metrics.assert_has(&[
+        transition("draft", "approved", "success", 1),
+        transition("draft", "approved", "pending-approval", 1),
+        requests("lifecycle.setState", "approved", 1),
+        "approval_decisions_total{decision=\"approve\"} 1".into(),
+        "approval_execution_total{action=\"lifecycle.setState\",status=\"succeeded\"} 1".into(),
+    ]);
+    assert!(
+        !metrics.has_samples("approvals_pending_count"),
+        "{}",
+        metrics.body
+    );
+
+    // A manual version of the approved asset, bound to dev.
+    let version = act(
+        &s,
+        &operator,
+        name,
+        "version.create",
+        json!({"version": "v1"}),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(version.status, "completed");
+    act(
+        &s,
+        &operator,
+        name,
+        "promotion.bind",
+        json!({"environment": "dev", "versionId": "v1"}),
+        false,
+    )
+    .await
+    .unwrap();
+    // Refused: an environment that is not configured (not named in the
+    // labels), and an unbind of an environment with nothing bound.
+    let e = act(
+        &s,
+        &operator,
+        name,
+        "promotion.bind",
+        json!({"environment": "moon", "versionId": "v1"}),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = act(
+        &s,
+        &operator,
+        name,
+        "promotion.unbind",
+        json!({"environment": "stage"}),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // Archiving the bound version is refused with the version's state.
+    let e = act(
+        &s,
+        &operator,
+        name,
+        "lifecycle.archive",
+        json!({"versionId": "v1"}),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    let metrics = scrape(&s).await;
+    metrics.assert_has(&[
+        "version_snapshots_total{plugin=\"agents\",trigger=\"manual\"} 1".into(),
+        promotion("dev", "bind", "success", 1),
+        promotion("unknown", "bind", "failed", 1),
+        promotion("stage", "unbind", "failed", 1),
+        transition("approved", "archived", "denied", 1),
+        // The setState and version.create and the bind; the refusals above
+        // were refused before any policy was consulted.
+        "policy_evaluations_total{result=\"execute\"} 2".into(),
+        "policy_evaluations_total{result=\"require-approval\"} 1".into(),
+        "policy_evaluations_total{result=\"deny\"} 0".into(),
+    ]);
+    assert!(!metrics.body.contains("moon"), "{}", metrics.body);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_approved_action_that_no_longer_holds_counts_as_a_failed_run() {
+    let s = governed(None).await;
+    let operator = s.token("olga", &["operator"]);
+    let name = "billing-specialist";
+    set_owner(&s, Some(&operator), name, "lead").await;
+    let pending = act(
+        &s,
+        &operator,
+        name,
+        "lifecycle.setState",
+        json!({"state": "approved"}),
+        false,
+    )
+    .await
+    .unwrap();
+    // The owner approval needs is cleared while the request waits.
+    s.governance_as(Some(&operator))
+        .update_asset_governance(gpb::UpdateAssetGovernanceRequest {
+            plugin: "agents".into(),
+            kind: "Agent".into(),
+            name: name.into(),
+            governance: None,
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["owner".into()],
+            }),
+            expected_resource_version: 0,
+        })
+        .await
+        .unwrap();
+    let done = approve(
+        &s,
+        &s.token("ada", &["approver"]),
+        &pending.approval_request_id,
+    )
+    .await;
+    assert_eq!(done.execution.unwrap().status, "failed");
+    let metrics = scrape(&s).await;
+    metrics.assert_has(&[
+        "approval_execution_total{action=\"lifecycle.setState\",status=\"failed\"} 1".into(),
+        transition("draft", "approved", "failed", 1),
+        transition("draft", "approved", "pending-approval", 1),
+        requests("lifecycle.setState", "approved", 1),
+    ]);
+    assert!(!metrics.has(&transition("draft", "approved", "success", 1)));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn expired_requests_are_counted() {
+    let s = TestServer::start_with(|dir| {
+        // Requests live for 1.8 s.
+        let policies = dir.join("policies.yaml");
+        std::fs::write(
+            &policies,
+            "apiVersion: catalog.kubeflow.org/v1alpha1\nkind: ApprovalPolicies\ndefaults:\n  expiryHours: 0.0005\n",
+        )
+        .unwrap();
+        Options {
+            sources: vec![copy_samples(dir)],
+            extra_args: vec![
+                "--approval-policies".into(),
+                policies.display().to_string(),
+            ],
+            ..Default::default()
+        }
+    })
+    .await;
+    let operator = s.token("olga", &["operator"]);
+    set_owner(&s, Some(&operator), "k8s-troubleshooter", "lead").await;
+    let pending = act(
+        &s,
+        &operator,
+        "k8s-troubleshooter",
+        "lifecycle.setState",
+        json!({"state": "approved"}),
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(scrape(&s).await.has(PENDING_SET_STATE));
+    // Reading the request expires it once it is overdue.
+    let viewer = s.token("vic", &["viewer"]);
+    eventually("the request expired", || async {
+        s.approvals_as(Some(&viewer))
+            .get_approval(gpb::GetApprovalRequest {
+                request_id: pending.approval_request_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            == "expired"
+    })
+    .await;
+    let metrics = scrape(&s).await;
+    metrics.assert_has(&[
+        requests("lifecycle.setState", "created", 1),
+        requests("lifecycle.setState", "expired", 1),
+    ]);
+    assert!(
+        !metrics.has_samples("approvals_pending_count"),
+        "{}",
+        metrics.body
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_backfill_counts_the_assets_it_created_and_their_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = copy_samples(dir.path());
+    let url = crate::support::fresh_database(dir.path()).await;
+    // A first run that takes no versions, so that its governance records
+    // can be deleted below (versions are never deleted).
+    let config = dir.path().join("governance.yaml");
+    let sample = std::fs::read_to_string(repo().join("samples/governance.yaml")).unwrap();
+    assert!(sample.contains("autoSnapshot: onContentChange"));
+    std::fs::write(
+        &config,
+        sample.replace("autoSnapshot: onContentChange", "autoSnapshot: \"off\""),
+    )
+    .unwrap();
+    let first = TestServer::start_with(|_| Options {
+        sources: vec![sources.clone()],
+        database_url: Some(url.clone()),
+        extra_args: vec!["--governance-config".into(), config.display().to_string()],
+        ..Default::default()
+    })
+    .await;
+    let agents = first.all_assets("agents", "").await.len();
+    assert!(agents > 1);
+    let metrics = scrape(&first).await;
+    for family in ["backfill_assets_total", "version_snapshots_total"] {
+        assert!(
+            !metrics.has_samples(family),
+            "{family} in:\n{}",
+            metrics.body
+        );
+    }
+    first.stop().await;
+
+    // Records with no governance yet, as a database from before governance
+    // has them: the next start backfills them.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM asset_governance")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let second = governed(Some((&url, &sources))).await;
+    let metrics = scrape(&second).await;
+    metrics.assert_has(&[
+        format!("backfill_assets_total{{plugin=\"agents\",result=\"created\"}} {agents}"),
+        format!("version_snapshots_total{{plugin=\"agents\",trigger=\"backfill\"}} {agents}"),
+    ]);
+    assert!(
+        !metrics.body.contains("trigger=\"initial-discovery\""),
+        "{}",
+        metrics.body
+    );
     second.stop().await;
 }
 
