@@ -792,19 +792,16 @@ impl Store {
             d.json_out("r.provenance"),
             d.json_out("r.refs"),
             after = if after.is_some() {
-                "AND (r.plugin > $1 OR (r.plugin = $2 AND (r.kind > $3 OR (r.kind = $4 AND r.name > $5))))"
+                // A row value, so both engines range-scan the primary key
+                // from the last key instead of filtering from the start.
+                "AND (r.plugin, r.kind, r.name) > ($1, $2, $3)"
             } else {
                 ""
             },
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         if let Some((p, k, n)) = after {
-            query = query
-                .bind(p.clone())
-                .bind(p.clone())
-                .bind(k.clone())
-                .bind(k.clone())
-                .bind(n.clone());
+            query = query.bind(p.clone()).bind(k.clone()).bind(n.clone());
         }
         let rows = query.fetch_all(conn).await.map_err(Error::storage)?;
         rows.iter()
