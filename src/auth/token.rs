@@ -253,6 +253,17 @@ impl Authenticator {
                 )))
             }
         };
+        // `system:` names the server's own actors in the audit trail; a
+        // token must not be able to pass for one of them.
+        if subject
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("system:")
+        {
+            return Err(unauthenticated(
+                "the bearer token's principal starts with `system:`, which is reserved for the server's own actors; issue the token to another principal",
+            ));
+        }
         let roles: BTreeSet<String> = claim_values(claim(&claims, &self.role_claim))
             .iter()
             .flat_map(|value| self.role_map.apply(value))
@@ -628,6 +639,12 @@ mod tests {
             b"not a key".to_vec()
         )))
         .is_err());
+    }
+
+    #[test]
+    fn tokens_cannot_name_a_system_actor() {
+        let token = signed(json!({"sub": "System:ingest", "roles": ["admin"], "exp": now() + 600}));
+        assert!(refusal(&hs256(), Some(&token)).contains("reserved"));
     }
 
     #[test]
