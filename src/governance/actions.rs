@@ -947,7 +947,7 @@ impl Governance {
     /// A version of the asset by id, label or @alias.
     pub(super) async fn find_version(
         &self,
-        tx: &mut Tx,
+        tx: &mut sqlx::AnyConnection,
         overlay: &OverlayRow,
         selector: &str,
         lock: bool,

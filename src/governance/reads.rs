@@ -469,17 +469,11 @@ impl Governance {
         };
         let mut conn = self.store.read_conn().await?;
         let label = if !q.alias.is_empty() {
-            let mut tx = self.store.begin_write().await?;
+            let alias = format!("@{}", q.alias.trim_start_matches('@'));
             let found = self
-                .find_version(
-                    &mut tx,
-                    &overlay,
-                    &format!("@{}", q.alias.trim_start_matches('@')),
-                    false,
-                )
-                .await;
-            tx.rollback().await.map_err(Error::storage)?;
-            Some(found?.label)
+                .find_version(&mut conn, &overlay, &alias, false)
+                .await?;
+            Some(found.label)
         } else {
             (!q.label.is_empty()).then(|| q.label.clone())
         };
@@ -528,10 +522,13 @@ impl Governance {
     ) -> Result<VersionView> {
         let (plugin, kind) = self.resolve(plugin, kind)?;
         let overlay = self.overlay_or_create(&plugin, &kind, name).await?;
-        let mut tx = self.store.begin_write().await?;
-        let found = self.find_version(&mut tx, &overlay, selector, false).await;
-        tx.rollback().await.map_err(Error::storage)?;
-        let row = found?;
+        // A read: a pooled connection, not a write transaction (which on
+        // SQLite would take the database's write lock).
+        let row = {
+            let mut conn = self.store.read_conn().await?;
+            self.find_version(&mut conn, &overlay, selector, false)
+                .await?
+        };
         Ok(self.version_views(&overlay, vec![row]).await?.remove(0))
     }
 
