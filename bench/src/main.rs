@@ -35,6 +35,13 @@ struct Args {
     /// Concurrency levels.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     concurrency: Vec<usize>,
+    /// Stop after the load (time to SERVING, RSS and database size).
+    #[arg(long)]
+    load_only: bool,
+    /// Work in this (new or empty) folder and keep it, instead of a
+    /// temporary one, to inspect the database afterwards.
+    #[arg(long)]
+    keep_in: Option<PathBuf>,
 }
 
 /// Kinds used by the generator: (plugin key, plugin, data key, fields).
@@ -95,6 +102,55 @@ fn generate(dir: &Path, total: usize) -> PathBuf {
     let path = dir.join("sources.yaml");
     std::fs::write(&path, sources).unwrap();
     path
+}
+
+/// Size of the SQLite files (database and write-ahead log) under `dir`.
+fn database_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("bench.db"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Where the catalog and database live: deleted at exit, or kept.
+enum WorkDir {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl From<PathBuf> for WorkDir {
+    fn from(path: PathBuf) -> Self {
+        WorkDir::Kept(path)
+    }
+}
+
+impl WorkDir {
+    fn path(&self) -> &Path {
+        match self {
+            WorkDir::Temporary(dir) => dir.path(),
+            WorkDir::Kept(path) => path,
+        }
+    }
+}
+
+/// User plus system CPU time of a process so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    ticks as f64 / 100.0
 }
 
 fn rss_kb(pid: u32, field: &str) -> u64 {
@@ -196,7 +252,17 @@ where
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = match &args.keep_in {
+        Some(path) => {
+            std::fs::create_dir_all(path).unwrap();
+            tempfile::Builder::new()
+                .tempdir_in(path)
+                .unwrap()
+                .keep()
+                .into()
+        }
+        None => WorkDir::Temporary(tempfile::tempdir().unwrap()),
+    };
     let sources = generate(dir.path(), args.assets);
     let per_kind = args.assets / KINDS.len();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -246,6 +312,18 @@ async fn main() {
     }
     let load = started.elapsed();
     let (rss, peak) = (rss_kb(pid, "VmRSS:"), rss_kb(pid, "VmHWM:"));
+    if args.load_only {
+        println!(
+            "assets: {}, load to SERVING: {:.1} s (server CPU {:.1} s), RSS after load: {} MB (peak {} MB), database: {} MB",
+            args.assets,
+            load.as_secs_f64(),
+            cpu_seconds(pid),
+            rss / 1024,
+            peak / 1024,
+            database_bytes(dir.path()) / (1024 * 1024)
+        );
+        return;
+    }
     // A loopback server without a configured secret writes its development
     // tokens next to its database.
     let token = std::fs::read_to_string(dir.path().join("dev-viewer.token"))

@@ -103,6 +103,12 @@ impl Dialect {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite only: the one connection every write transaction uses. SQLite
+    /// admits one writer at a time anyway; queueing writers here instead of
+    /// in busy_timeout retries keeps them in order, and this connection
+    /// alone gets a page cache large enough to hold the B-tree pages a bulk
+    /// ingest keeps touching (readers keep the small default).
+    writer: Option<AnyPool>,
     dialect: Dialect,
     generation: Arc<Generation>,
 }
@@ -291,6 +297,15 @@ fn parse_timestamp(text: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// Set on every SQLite connection.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+    PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+
+/// Set on the SQLite writer connection: the common settings and a 64 MiB
+/// page cache (negative sizes are KiB).
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+    PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;";
+
 /// Rows per multi-row INSERT (below both engines' parameter limits).
 const INSERT_CHUNK: usize = 500;
 
@@ -321,14 +336,17 @@ impl Store {
         let deadline = tokio::time::Instant::now() + patience;
         let pool = loop {
             let options = AnyPoolOptions::new()
-                .max_connections(if dialect == Dialect::Sqlite { max_connections.max(2) } else { max_connections })
+                .max_connections(if dialect == Dialect::Sqlite {
+                    max_connections.max(2)
+                } else {
+                    max_connections
+                })
                 .acquire_timeout(Duration::from_secs(10))
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if dialect == Dialect::Sqlite {
                             use sqlx::Executor;
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
-                                .await?;
+                            conn.execute(SQLITE_PRAGMAS).await?;
                         }
                         Ok(())
                     })
@@ -342,8 +360,27 @@ impl Store {
                 Err(e) => return Err(OpenError::Unreachable(e.to_string())),
             }
         };
+        let writer = match dialect {
+            Dialect::Sqlite => Some(
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute(SQLITE_WRITER_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(|e| OpenError::Unreachable(e.to_string()))?,
+            ),
+            Dialect::Postgres => None,
+        };
         let store = Store {
             pool,
+            writer,
             dialect,
             generation: Arc::default(),
         };
@@ -426,11 +463,16 @@ impl Store {
     /// (waiting up to busy_timeout): a deferred transaction that read first
     /// would fail outright when another writer committed in between.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
+        match &self.writer {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await,
+            None => self.pool.begin().await,
         }
         .map_err(Error::storage)
+    }
+
+    /// The pool single-statement writes go through (the writer on SQLite).
+    fn write_pool(&self) -> &AnyPool {
+        self.writer.as_ref().unwrap_or(&self.pool)
     }
 
     /// The dialect in use.
@@ -454,6 +496,9 @@ impl Store {
 
     /// Closes the pool.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -1045,7 +1090,7 @@ impl Store {
             .bind(source_id)
             .bind(enabled)
             .bind(timestamp(Utc::now()))
-            .execute(&self.pool)
+            .execute(self.write_pool())
             .await
             .map_err(Error::storage)?;
         Ok(())
@@ -1073,7 +1118,7 @@ impl Store {
             .bind(&definition.id)
             .bind(serde_json::to_string(definition).map_err(Error::internal)?)
             .bind(timestamp(Utc::now()))
-            .execute(&self.pool)
+            .execute(self.write_pool())
             .await
             .map_err(Error::storage)?;
         Ok(())
