@@ -129,7 +129,11 @@ pub async fn asset(
     kind: Option<&str>,
 ) -> Result<Asset, CliError> {
     let (plugin, kind, name) = match scope {
-        Some(plugin) => (plugin.to_string(), kind.map(str::to_string), argument.to_string()),
+        Some(plugin) => (
+            plugin.to_string(),
+            kind.map(str::to_string),
+            argument.to_string(),
+        ),
         None => {
             let parts: Vec<&str> = argument.splitn(3, '/').collect();
             match parts.as_slice() {
@@ -189,7 +193,10 @@ mod tests {
         let caps = caps();
         assert_eq!(entity(&caps, Some("models")).unwrap().kind, "CatalogModel");
         assert_eq!(entity(&caps, Some("MODEL")).unwrap().kind, "CatalogModel");
-        assert_eq!(entity(&caps, Some("ModelArtifact")).unwrap().plural, "artifacts");
+        assert_eq!(
+            entity(&caps, Some("ModelArtifact")).unwrap().plural,
+            "artifacts"
+        );
         let e = entity(&caps, None).unwrap_err();
         assert!(e.render().contains("--kind"), "{}", e.render());
         let e = entity(&caps, Some("CatalogModle")).unwrap_err();

@@ -69,9 +69,10 @@ impl Clients {
         let endpoint = Endpoint::from_shared(settings.server.clone())
             .map_err(|e| CliError::usage(format!("bad server address {:?}: {e}", settings.server)))?
             .connect_timeout(Duration::from_secs(10));
-        let channel = endpoint.connect().await.map_err(|e| {
-            CliError::Unreachable(format!("cannot reach {}: {e}", settings.server))
-        })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| CliError::Unreachable(format!("cannot reach {}: {e}", settings.server)))?;
         Ok(Clients {
             conn: InterceptedService::new(
                 channel,

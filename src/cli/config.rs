@@ -183,7 +183,10 @@ pub fn load_config(flag: Option<&Path>) -> Result<ConfigFile, CliError> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => serde_norway::from_str(&text).map_err(|e| {
-            CliError::usage(format!("cannot read the config file {}: {e}", path.display()))
+            CliError::usage(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && flag.is_none() => {
             Ok(ConfigFile::default())
@@ -199,7 +202,12 @@ fn read_token_file(path: &Path) -> Result<String, CliError> {
     let path = expand_home(path);
     std::fs::read_to_string(&path)
         .map(|t| t.trim().to_string())
-        .map_err(|e| CliError::usage(format!("cannot read the token file {}: {e}", path.display())))
+        .map_err(|e| {
+            CliError::usage(format!(
+                "cannot read the token file {}: {e}",
+                path.display()
+            ))
+        })
 }
 
 /// Adds `http://` to a bare `host:port`.
@@ -282,8 +290,8 @@ pub fn resolve(global: &GlobalArgs) -> Result<Settings, CliError> {
     } else if let Some(path) = &context.token_file {
         Some(read_token_file(path)?)
     } else if is_loopback(&server) {
-        let url = env("CATALOG_DATABASE_URL")
-            .unwrap_or_else(|| "sqlite://./data/catalog.db".to_string());
+        let url =
+            env("CATALOG_DATABASE_URL").unwrap_or_else(|| "sqlite://./data/catalog.db".to_string());
         std::fs::read_to_string(dev_data_dir(&url).join("dev-admin.token"))
             .ok()
             .map(|t| t.trim().to_string())

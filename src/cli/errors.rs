@@ -127,11 +127,9 @@ fn status_exit_code(status: &tonic::Status) -> i32 {
         Code::FailedPrecondition | Code::OutOfRange => EXIT_PRECONDITION,
         Code::AlreadyExists | Code::Aborted => EXIT_CONFLICT,
         Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted => EXIT_UNAVAILABLE,
-        Code::Cancelled
-        | Code::Unknown
-        | Code::Unimplemented
-        | Code::Internal
-        | Code::DataLoss => EXIT_OTHER,
+        Code::Cancelled | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
+            EXIT_OTHER
+        }
     }
 }
 
@@ -159,7 +157,10 @@ fn render_status(status: &tonic::Status) -> String {
     let mut out = format!("error: {message} ({})", tags.join(", "));
     if let Some(bad) = details.bad_request() {
         for violation in &bad.field_violations {
-            out.push_str(&format!("\n  {}: {}", violation.field, violation.description));
+            out.push_str(&format!(
+                "\n  {}: {}",
+                violation.field, violation.description
+            ));
         }
     }
     if let Some(remediation) = info.and_then(|i| i.metadata.get("remediation")) {

@@ -133,21 +133,29 @@ async fn execute(cli: Cli) -> Result<i32, Exit> {
         Command::Completion { shell } => {
             let mut cmd = Cli::command();
             // The server's plugins join the script when it answers quickly.
-            if let Ok(settings) = config::resolve(&cli.global) {
-                let discovered = tokio::time::timeout(std::time::Duration::from_secs(3), async {
-                    let clients = Clients::connect(&settings).await.ok()?;
-                    let mut out = Vec::new();
-                    for plugin in caps::plugins(&clients).await.ok()? {
-                        if let Some(caps) = plugin.capabilities_v2 {
-                            out.push(commands::plugin::command(&caps));
-                        }
+            let discovery = async {
+                let settings = config::resolve(&cli.global)?;
+                let clients = Clients::connect(&settings).await?;
+                let plugins = caps::plugins(&clients).await?;
+                Ok::<_, CliError>(
+                    plugins
+                        .iter()
+                        .filter_map(|p| p.capabilities_v2.as_ref())
+                        .map(commands::plugin::command)
+                        .collect::<Vec<_>>(),
+                )
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(5), discovery).await {
+                Ok(Ok(subcommands)) => {
+                    for sub in subcommands {
+                        cmd = cmd.subcommand(sub);
                     }
-                    Some(out)
-                })
-                .await;
-                for sub in discovered.ok().flatten().unwrap_or_default() {
-                    cmd = cmd.subcommand(sub);
                 }
+                Ok(Err(error)) => eprintln!(
+                    "note: the script covers the static commands only ({})",
+                    error.render().trim_start_matches("error: ")
+                ),
+                Err(_) => eprintln!("note: the script covers the static commands only (the server did not answer in time)"),
             }
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut cmd, "catalogctl", &mut out);
@@ -198,10 +206,17 @@ mod tests {
 
     #[test]
     fn connection_flags_are_found_after_the_plugin_name() {
-        let words: Vec<String> = ["list", "--token-file", "/t", "--agentType", "router", "--server=h:1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let words: Vec<String> = [
+            "list",
+            "--token-file",
+            "/t",
+            "--agentType",
+            "router",
+            "--server=h:1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let global = connection_flags(&words);
         assert_eq!(global.token_file, Some(std::path::PathBuf::from("/t")));
         assert_eq!(global.server.as_deref(), Some("h:1"));

@@ -56,6 +56,8 @@ pub fn to_struct(value: &Value) -> Result<prost_types::Struct, CliError> {
 
 /// Prints a document in JSON or YAML.
 pub fn print_document(format: Format, value: &Value) -> Result<(), CliError> {
+    // Struct numbers are doubles: print 4096, not 4096.0, as protojson does.
+    let value = &tidy(value);
     let text = match format {
         Format::Yaml => serde_norway::to_string(value)
             .map_err(|e| CliError::Other(format!("cannot write YAML: {e}")))?,
@@ -107,7 +109,23 @@ pub fn cell(value: Option<&Value>) -> String {
             .map(|v| cell(Some(v)))
             .collect::<Vec<_>>()
             .join(","),
-        Some(other) => other.to_string(),
+        Some(other) => tidy(other).to_string(),
+    }
+}
+
+/// `value` with integral floats as integers (Struct numbers are doubles,
+/// so a record's `4096` reads back as `4096.0`).
+pub fn tidy(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => value.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(tidy).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), tidy(v))).collect())
+        }
+        other => other.clone(),
     }
 }
 
@@ -231,10 +249,7 @@ mod tests {
         let mut t = Table::new(["name", "state"]).max_width(0, 5);
         t.row(vec!["incident-planner".into(), "draft".into()]);
         t.row(vec!["a".into(), "approved".into()]);
-        assert_eq!(
-            t.render(),
-            "NAME   STATE\ninci…  draft\na      approved\n"
-        );
+        assert_eq!(t.render(), "NAME   STATE\ninci…  draft\na      approved\n");
     }
 
     #[test]

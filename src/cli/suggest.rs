@@ -35,8 +35,14 @@ mod tests {
 
     #[test]
     fn a_typo_finds_its_name() {
-        assert_eq!(closest("agnets", ["agents", "models", "mcp"]), Some("agents"));
-        assert_eq!(closest("AGENTTYPE", ["agentType", "category"]), Some("agentType"));
+        assert_eq!(
+            closest("agnets", ["agents", "models", "mcp"]),
+            Some("agents")
+        );
+        assert_eq!(
+            closest("AGENTTYPE", ["agentType", "category"]),
+            Some("agentType")
+        );
         assert_eq!(closest("zzz", ["agents", "models"]), None);
     }
 

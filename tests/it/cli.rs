@@ -105,7 +105,10 @@ impl Story {
 /// config file is read).
 async fn catalogctl(args: Vec<String>, home: &Path, env: &[(&str, String)]) -> Run {
     let home = home.to_path_buf();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let output: Output = tokio::task::spawn_blocking(move || {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_catalogctl"));
         cmd.args(&args)
@@ -184,7 +187,10 @@ async fn cli_story_from_listing_to_archive() {
     assert!(plugins.stdout.lines().any(|l| l.starts_with("agents ")));
     let table = s.run(&["agents", "list", "--all"]).await.ok();
     let header = table.stdout.lines().next().unwrap();
-    assert!(header.contains("NAME") && header.contains("LIFECYCLE"), "{header}");
+    assert!(
+        header.contains("NAME") && header.contains("LIFECYCLE"),
+        "{header}"
+    );
     assert!(table.stdout.contains("incident-planner"));
     let planners = s
         .run(&["agents", "list", "--agentType", "planner", "-o", "json"])
@@ -193,7 +199,14 @@ async fn cli_story_from_listing_to_archive() {
         .json();
     assert_eq!(names(&planners), vec!["incident-planner"]);
     let routers = s
-        .run(&["-o", "json", "agents", "list", "--filter", "agentType=router"])
+        .run(&[
+            "-o",
+            "json",
+            "agents",
+            "list",
+            "--filter",
+            "agentType=router",
+        ])
         .await
         .ok()
         .json();
@@ -203,7 +216,17 @@ async fn cli_story_from_listing_to_archive() {
         .iter()
         .all(|i| i["spec"]["agentType"] == "router"));
     let drafts = s
-        .run(&["agents", "list", "--lifecycle", "draft", "--page-size", "2", "--all", "-o", "json"])
+        .run(&[
+            "agents",
+            "list",
+            "--lifecycle",
+            "draft",
+            "--page-size",
+            "2",
+            "--all",
+            "-o",
+            "json",
+        ])
         .await
         .ok()
         .json();
@@ -211,12 +234,25 @@ async fn cli_story_from_listing_to_archive() {
 
     // Set governance.
     s.run(&[
-        "governance", "set", A, "--owner", "oncall-lead", "--team", "sre", "--risk-level", "medium",
-        "--compliance-tag", "sox",
+        "governance",
+        "set",
+        A,
+        "--owner",
+        "oncall-lead",
+        "--team",
+        "sre",
+        "--risk-level",
+        "medium",
+        "--compliance-tag",
+        "sox",
     ])
     .await
     .ok();
-    let overlay = s.run(&["governance", "get", A, "-o", "json"]).await.ok().json();
+    let overlay = s
+        .run(&["governance", "get", A, "-o", "json"])
+        .await
+        .ok()
+        .json();
     assert_eq!(overlay["governance"]["owner"]["principal"], "oncall-lead");
     assert_eq!(overlay["governance"]["team"]["name"], "sre");
     let owned = s
@@ -229,34 +265,78 @@ async fn cli_story_from_listing_to_archive() {
     // Approval is gated: requested by dev-admin, approved by dev-approver.
     let pending = s.run(&["lifecycle", "approve", A]).await.code(10);
     let id = request_id(&pending);
-    assert!(pending.stdout.contains("requires: 1 of [approver, security-approver]"), "{}", pending.stdout);
-    let mine = s.run(&["approvals", "list", "-o", "json"]).await.ok().json();
+    assert!(
+        pending
+            .stdout
+            .contains("requires: 1 of [approver, security-approver]"),
+        "{}",
+        pending.stdout
+    );
+    let mine = s
+        .run(&["approvals", "list", "-o", "json"])
+        .await
+        .ok()
+        .json();
     assert_eq!(mine["approvals"][0]["requestId"], Value::String(id.clone()));
     let own = s
         .run(&["approvals", "approve", &id, "--comment", "self"])
         .await
         .code(4);
-    assert!(own.stderr.contains("reason=SELF_APPROVAL_FORBIDDEN"), "{}", own.stderr);
+    assert!(
+        own.stderr.contains("reason=SELF_APPROVAL_FORBIDDEN"),
+        "{}",
+        own.stderr
+    );
     let approved = s
-        .run_as(&s.approver, &["approvals", "approve", &id, "--comment", "looks right"])
+        .run_as(
+            &s.approver,
+            &["approvals", "approve", &id, "--comment", "looks right"],
+        )
         .await
         .ok();
     assert!(approved.stdout.contains("Status:") && approved.stdout.contains("approved"));
-    let got = s.run(&["approvals", "get", &id, "-o", "json"]).await.ok().json();
+    let got = s
+        .run(&["approvals", "get", &id, "-o", "json"])
+        .await
+        .ok()
+        .json();
     assert_eq!(got["status"], "approved");
     assert_eq!(got["decisions"][0]["approver"], "dev-approver");
     assert_eq!(got["execution"]["status"], "succeeded");
 
     // Versions, then dev → stage → prod, then a rollback.
-    s.run(&["versions", "create", A, "--label", "v1"]).await.ok();
-    let dup = s.run(&["versions", "create", A, "--label", "v1"]).await.code(6);
-    assert!(dup.stderr.contains("reason=VERSION_LABEL_CONFLICT"), "{}", dup.stderr);
-    s.run(&["bind", A, "--env", "dev", "--version", "v1"]).await.ok();
-    s.run(&["agents", "promote", "incident-planner", "--to", "stage"]).await.ok();
-    s.run(&["promote", A, "--to", "prod", "--from", "stage"]).await.ok();
-    s.run(&["versions", "create", A, "--label", "v2"]).await.ok();
-    s.run(&["promote", A, "--to", "prod", "--version", "v2"]).await.ok();
-    let versions = s.run(&["versions", "list", A, "-o", "json"]).await.ok().json();
+    s.run(&["versions", "create", A, "--label", "v1"])
+        .await
+        .ok();
+    let dup = s
+        .run(&["versions", "create", A, "--label", "v1"])
+        .await
+        .code(6);
+    assert!(
+        dup.stderr.contains("reason=VERSION_LABEL_CONFLICT"),
+        "{}",
+        dup.stderr
+    );
+    s.run(&["bind", A, "--env", "dev", "--version", "v1"])
+        .await
+        .ok();
+    s.run(&["agents", "promote", "incident-planner", "--to", "stage"])
+        .await
+        .ok();
+    s.run(&["promote", A, "--to", "prod", "--from", "stage"])
+        .await
+        .ok();
+    s.run(&["versions", "create", A, "--label", "v2"])
+        .await
+        .ok();
+    s.run(&["promote", A, "--to", "prod", "--version", "v2"])
+        .await
+        .ok();
+    let versions = s
+        .run(&["versions", "list", A, "-o", "json"])
+        .await
+        .ok()
+        .json();
     let labels: Vec<&str> = versions["versions"]
         .as_array()
         .unwrap()
@@ -264,27 +344,71 @@ async fn cli_story_from_listing_to_archive() {
         .map(|v| v["version"].as_str().unwrap())
         .collect();
     assert_eq!(labels[..2], ["v2", "v1"]);
-    s.run(&["agents", "rollback", "incident-planner", "--env", "prod", "--to-version", "v1"])
-        .await
-        .ok();
+    s.run(&[
+        "agents",
+        "rollback",
+        "incident-planner",
+        "--env",
+        "prod",
+        "--to-version",
+        "v1",
+    ])
+    .await
+    .ok();
     let bindings = s.run(&["bindings", A, "-o", "json"]).await.ok().json();
     let bound: Vec<(&str, &str)> = bindings["bindings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| (b["environment"].as_str().unwrap(), b["version"].as_str().unwrap()))
+        .map(|b| {
+            (
+                b["environment"].as_str().unwrap(),
+                b["version"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(bound, vec![("dev", "v1"), ("stage", "v1"), ("prod", "v1")]);
     let detail = s.run(&["agents", "get", "incident-planner"]).await.ok();
-    for part in ["LIFECYCLE", "GOVERNANCE", "PROVENANCE", "BINDINGS", "oncall-lead", "Content digest", "Signature"] {
-        assert!(detail.stdout.contains(part), "{part} missing:\n{}", detail.stdout);
+    for part in [
+        "LIFECYCLE",
+        "GOVERNANCE",
+        "PROVENANCE",
+        "BINDINGS",
+        "oncall-lead",
+        "Content digest",
+        "Signature",
+    ] {
+        assert!(
+            detail.stdout.contains(part),
+            "{part} missing:\n{}",
+            detail.stdout
+        );
     }
 
     // History, with diffs.
     let history = s.run(&["history", A]).await.ok();
-    assert!(history.stdout.contains("lifecycle.setState"), "{}", history.stdout);
-    assert!(history.stdout.contains("draft → approved"), "{}", history.stdout);
-    let yaml = s.run(&["agents", "history", "incident-planner", "-o", "yaml", "--action", "promotion.*"]).await.ok();
+    assert!(
+        history.stdout.contains("lifecycle.setState"),
+        "{}",
+        history.stdout
+    );
+    assert!(
+        history.stdout.contains("draft → approved"),
+        "{}",
+        history.stdout
+    );
+    let yaml = s
+        .run(&[
+            "agents",
+            "history",
+            "incident-planner",
+            "-o",
+            "yaml",
+            "--action",
+            "promotion.*",
+        ])
+        .await
+        .ok();
     assert!(yaml.stdout.contains("diff:"), "{}", yaml.stdout);
 
     // Archive: refused while bound, then unbind, deprecate and archive
@@ -292,16 +416,40 @@ async fn cli_story_from_listing_to_archive() {
     s.run(&["unbind", A, "--env", "prod"]).await.ok();
     s.run(&["unbind", A, "--env", "stage"]).await.ok();
     s.run(&["unbind", A, "--env", "dev"]).await.ok();
-    s.run(&["lifecycle", "deprecate", A, "--replacement", "agents/Agent/k8s-troubleshooter"])
+    s.run(&[
+        "lifecycle",
+        "deprecate",
+        A,
+        "--replacement",
+        "agents/Agent/k8s-troubleshooter",
+    ])
+    .await
+    .ok();
+    let archive = s
+        .run(&["agents", "lifecycle.archive", "incident-planner"])
+        .await
+        .code(10);
+    let id = request_id(&archive);
+    s.run_as(&s.approver, &["approvals", "approve", &id])
         .await
         .ok();
-    let archive = s.run(&["agents", "lifecycle.archive", "incident-planner"]).await.code(10);
-    let id = request_id(&archive);
-    s.run_as(&s.approver, &["approvals", "approve", &id]).await.ok();
-    let listed = s.run(&["agents", "list", "--all", "-o", "json"]).await.ok().json();
+    let listed = s
+        .run(&["agents", "list", "--all", "-o", "json"])
+        .await
+        .ok()
+        .json();
     assert!(!names(&listed).contains(&"incident-planner".to_string()));
     let archived = s
-        .run(&["agents", "list", "--all", "--include-archived", "--lifecycle", "archived", "-o", "json"])
+        .run(&[
+            "agents",
+            "list",
+            "--all",
+            "--include-archived",
+            "--lifecycle",
+            "archived",
+            "-o",
+            "json",
+        ])
         .await
         .ok()
         .json();
@@ -362,33 +510,99 @@ fn with_runbooks(dir: &Path) -> Options {
 async fn cli_serves_a_plugin_added_by_manifest_alone() {
     let s = Story::start(with_runbooks).await;
     let plugins = s.run(&["plugins", "list"]).await.ok();
-    assert!(plugins.stdout.lines().any(|l| l.starts_with("runbooks ")), "{}", plugins.stdout);
+    assert!(
+        plugins.stdout.lines().any(|l| l.starts_with("runbooks ")),
+        "{}",
+        plugins.stdout
+    );
     let table = s.run(&["runbooks", "list"]).await.ok();
     assert_eq!(
-        table.stdout.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        table
+            .stdout
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
         vec!["NAME", "SEVERITY", "LIFECYCLE"]
     );
-    let high = s.run(&["runbooks", "list", "--severity", "high", "-o", "json"]).await.ok().json();
+    let high = s
+        .run(&["runbooks", "list", "--severity", "high", "-o", "json"])
+        .await
+        .ok()
+        .json();
     assert_eq!(names(&high), vec!["failover"]);
-    let bad = s.run(&["runbooks", "list", "--severity", "hihg"]).await.code(2);
-    assert!(bad.stderr.contains("did you mean \"high\"?"), "{}", bad.stderr);
-    let unknown = s.run(&["runbooks", "list", "--filter", "severty=low"]).await.code(2);
-    assert!(unknown.stderr.contains("did you mean \"severity\"?"), "{}", unknown.stderr);
+    let bad = s
+        .run(&["runbooks", "list", "--severity", "hihg"])
+        .await
+        .code(2);
+    assert!(
+        bad.stderr.contains("did you mean \"high\"?"),
+        "{}",
+        bad.stderr
+    );
+    let unknown = s
+        .run(&["runbooks", "list", "--filter", "severty=low"])
+        .await
+        .code(2);
+    assert!(
+        unknown.stderr.contains("did you mean \"severity\"?"),
+        "{}",
+        unknown.stderr
+    );
     let detail = s.run(&["runbooks", "get", "restart-pods"]).await.ok();
-    assert!(detail.stdout.starts_with("Runbook runbooks/Runbook/restart-pods"), "{}", detail.stdout);
-    assert!(detail.stdout.contains("STEPS") && detail.stdout.contains("drain,restart"), "{}", detail.stdout);
+    assert!(
+        detail
+            .stdout
+            .starts_with("Runbook runbooks/Runbook/restart-pods"),
+        "{}",
+        detail.stdout
+    );
+    assert!(
+        detail.stdout.contains("STEPS") && detail.stdout.contains("drain,restart"),
+        "{}",
+        detail.stdout
+    );
     assert!(detail.stdout.contains("ops-runbooks"), "{}", detail.stdout);
     // Governed like every kind: the verbs come from its capabilities.
-    s.run(&["governance", "set", "runbooks/rb/restart-pods", "--owner", "ops"]).await.ok();
-    let pending = s.run(&["runbooks", "lifecycle", "approve", "restart-pods"]).await.code(10);
+    s.run(&[
+        "governance",
+        "set",
+        "runbooks/rb/restart-pods",
+        "--owner",
+        "ops",
+    ])
+    .await
+    .ok();
+    let pending = s
+        .run(&["runbooks", "lifecycle", "approve", "restart-pods"])
+        .await
+        .code(10);
     let id = request_id(&pending);
-    s.run_as(&s.approver, &["approvals", "approve", &id]).await.ok();
-    let state = s.run(&["runbooks", "get", "restart-pods", "-o", "json"]).await.ok().json();
-    assert_eq!(state["asset"]["governance"]["lifecycle"]["state"], "approved");
+    s.run_as(&s.approver, &["approvals", "approve", &id])
+        .await
+        .ok();
+    let state = s
+        .run(&["runbooks", "get", "restart-pods", "-o", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        state["asset"]["governance"]["lifecycle"]["state"],
+        "approved"
+    );
     let sources = s.run(&["runbooks", "sources", "list"]).await.ok();
-    assert!(sources.stdout.contains("ops-runbooks"), "{}", sources.stdout);
+    assert!(
+        sources.stdout.contains("ops-runbooks"),
+        "{}",
+        sources.stdout
+    );
     let refreshed = s.run(&["runbooks", "sources", "refresh"]).await.ok();
-    assert!(refreshed.stderr.is_empty(), "no progress when piped: {}", refreshed.stderr);
+    assert!(
+        refreshed.stderr.is_empty(),
+        "no progress when piped: {}",
+        refreshed.stderr
+    );
     s.server.stop().await;
 }
 
@@ -397,14 +611,38 @@ async fn cli_exit_codes_and_suggestions() {
     let s = Story::start(with_policies).await;
     // 2: usage, with suggestions for plugin, kind and filter names.
     let typo = s.run(&["agnets", "list"]).await.code(2);
-    assert!(typo.stderr.contains("unknown command or plugin \"agnets\""), "{}", typo.stderr);
-    assert!(typo.stderr.contains("hint: did you mean \"agents\"?"), "{}", typo.stderr);
-    let kind = s.run(&["governance", "get", "agents/Agnet/incident-planner"]).await.code(2);
-    assert!(kind.stderr.contains("did you mean \"Agent\"?"), "{}", kind.stderr);
-    let filter = s.run(&["agents", "list", "--filter", "agnetType=router"]).await.code(2);
-    assert!(filter.stderr.contains("did you mean \"agentType\"?"), "{}", filter.stderr);
+    assert!(
+        typo.stderr.contains("unknown command or plugin \"agnets\""),
+        "{}",
+        typo.stderr
+    );
+    assert!(
+        typo.stderr.contains("hint: did you mean \"agents\"?"),
+        "{}",
+        typo.stderr
+    );
+    let kind = s
+        .run(&["governance", "get", "agents/Agnet/incident-planner"])
+        .await
+        .code(2);
+    assert!(
+        kind.stderr.contains("did you mean \"Agent\"?"),
+        "{}",
+        kind.stderr
+    );
+    let filter = s
+        .run(&["agents", "list", "--filter", "agnetType=router"])
+        .await
+        .code(2);
+    assert!(
+        filter.stderr.contains("did you mean \"agentType\"?"),
+        "{}",
+        filter.stderr
+    );
     s.run(&["agents", "list", "--no-such-flag"]).await.code(2);
-    s.run(&["agents", "promote", "incident-planner", "--to", "prdo"]).await.code(2);
+    s.run(&["agents", "promote", "incident-planner", "--to", "prdo"])
+        .await
+        .code(2);
     // 3: not found.
     let missing = s.run(&["agents", "get", "no-such-agent"]).await.code(3);
     assert!(missing.stderr.starts_with("error: "), "{}", missing.stderr);
@@ -413,46 +651,126 @@ async fn cli_exit_codes_and_suggestions() {
     std::fs::write(&bad_token, "not-a-jwt").unwrap();
     s.run_as(&bad_token, &["plugins", "list"]).await.code(4);
     // 5: precondition, with the reason; the client-side guard too.
-    let invalid = s.run(&["lifecycle", "archive", "agents/Agent/billing-specialist"]).await.code(5);
-    assert!(invalid.stderr.contains("reason=INVALID_TRANSITION"), "{}", invalid.stderr);
+    let invalid = s
+        .run(&["lifecycle", "archive", "agents/Agent/billing-specialist"])
+        .await
+        .code(5);
+    assert!(
+        invalid.stderr.contains("reason=INVALID_TRANSITION"),
+        "{}",
+        invalid.stderr
+    );
     let guard = s
-        .run(&["bind", "agents/Agent/billing-specialist", "--env", "prod", "--version", "@latest"])
+        .run(&[
+            "bind",
+            "agents/Agent/billing-specialist",
+            "--env",
+            "prod",
+            "--version",
+            "@latest",
+        ])
         .await
         .code(5);
-    assert!(guard.stderr.contains("approved versions only"), "{}", guard.stderr);
-    assert!(guard.stderr.contains("hint: approve it first"), "{}", guard.stderr);
+    assert!(
+        guard.stderr.contains("approved versions only"),
+        "{}",
+        guard.stderr
+    );
+    assert!(
+        guard.stderr.contains("hint: approve it first"),
+        "{}",
+        guard.stderr
+    );
     let server_says = s
-        .run(&["bind", "agents/Agent/billing-specialist", "--env", "prod", "--version", "@latest", "--force-server-check"])
+        .run(&[
+            "bind",
+            "agents/Agent/billing-specialist",
+            "--env",
+            "prod",
+            "--version",
+            "@latest",
+            "--force-server-check",
+        ])
         .await
         .code(5);
-    assert!(server_says.stderr.contains("reason="), "{}", server_says.stderr);
+    assert!(
+        server_says.stderr.contains("reason="),
+        "{}",
+        server_says.stderr
+    );
     // 6: conflict (a stale resource version).
-    s.run(&["governance", "set", "agents/Agent/billing-specialist", "--owner", "a"]).await.ok();
+    s.run(&[
+        "governance",
+        "set",
+        "agents/Agent/billing-specialist",
+        "--owner",
+        "a",
+    ])
+    .await
+    .ok();
     let stale = s
-        .run(&["governance", "set", "agents/Agent/billing-specialist", "--owner", "b", "--if-match", "1"])
+        .run(&[
+            "governance",
+            "set",
+            "agents/Agent/billing-specialist",
+            "--owner",
+            "b",
+            "--if-match",
+            "1",
+        ])
         .await;
-    assert!(matches!(stale.code, 5 | 6), "{} {}", stale.code, stale.stderr);
+    assert!(
+        matches!(stale.code, 5 | 6),
+        "{} {}",
+        stale.code,
+        stale.stderr
+    );
     // 7: unavailable.
     let down = catalogctl(
-        vec!["--server".into(), "127.0.0.1:1".into(), "plugins".into(), "list".into()],
+        vec![
+            "--server".into(),
+            "127.0.0.1:1".into(),
+            "plugins".into(),
+            "list".into(),
+        ],
         s.server.dir.path(),
         &[],
     )
     .await
     .code(7);
-    assert!(down.stderr.starts_with("error: cannot reach"), "{}", down.stderr);
+    assert!(
+        down.stderr.starts_with("error: cannot reach"),
+        "{}",
+        down.stderr
+    );
     // 0: dry run of a gated action.
-    s.run(&["governance", "set", "agents/Agent/k8s-troubleshooter", "--owner", "x"]).await.ok();
-    s.run(&["--dry-run", "lifecycle", "approve", "agents/Agent/k8s-troubleshooter"])
-        .await
-        .ok();
+    s.run(&[
+        "governance",
+        "set",
+        "agents/Agent/k8s-troubleshooter",
+        "--owner",
+        "x",
+    ])
+    .await
+    .ok();
+    s.run(&[
+        "--dry-run",
+        "lifecycle",
+        "approve",
+        "agents/Agent/k8s-troubleshooter",
+    ])
+    .await
+    .ok();
     // Help and completion.
     let help = s.run(&["agents", "list", "--help"]).await.ok();
     assert!(help.stdout.contains("--agentType"), "{}", help.stdout);
     for shell in ["bash", "zsh", "fish"] {
         let script = s.run(&["completion", shell]).await.ok();
         assert!(script.stdout.contains("catalogctl"), "{shell}");
-        assert!(script.stdout.contains("agentType"), "{shell}: plugins join the script");
+        assert!(
+            script.stdout.contains("agentType"),
+            "{shell}: plugins join the script"
+        );
     }
     s.server.stop().await;
 }
@@ -474,9 +792,13 @@ async fn cli_uses_the_local_development_token_with_no_flags() {
         ("CATALOG_ADDR", format!("127.0.0.1:{port}")),
         ("CATALOG_DATABASE_URL", server.database_url.clone()),
     ];
-    let run = catalogctl(vec!["plugins".into(), "list".into()], server.dir.path(), &env)
-        .await
-        .ok();
+    let run = catalogctl(
+        vec!["plugins".into(), "list".into()],
+        server.dir.path(),
+        &env,
+    )
+    .await
+    .ok();
     assert!(run.stdout.contains("agents"), "{}", run.stdout);
     // A config file context works the same way.
     let config = server.dir.path().join("config.yaml");
@@ -489,18 +811,33 @@ async fn cli_uses_the_local_development_token_with_no_flags() {
     )
     .unwrap();
     let env = [("CATALOGCTL_CONFIG", config.display().to_string())];
-    let run = catalogctl(vec!["plugins".into(), "list".into()], server.dir.path(), &env)
-        .await
-        .ok();
-    assert!(run.json()["plugins"].as_array().is_some_and(|p| !p.is_empty()));
+    let run = catalogctl(
+        vec!["plugins".into(), "list".into()],
+        server.dir.path(),
+        &env,
+    )
+    .await
+    .ok();
+    assert!(run.json()["plugins"]
+        .as_array()
+        .is_some_and(|p| !p.is_empty()));
     let missing = catalogctl(
-        vec!["--context".into(), "prdo".into(), "plugins".into(), "list".into()],
+        vec![
+            "--context".into(),
+            "prdo".into(),
+            "plugins".into(),
+            "list".into(),
+        ],
         server.dir.path(),
         &env,
     )
     .await
     .code(2);
-    assert!(missing.stderr.contains("unknown context"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("unknown context"),
+        "{}",
+        missing.stderr
+    );
     server.stop().await;
 }
 
@@ -509,9 +846,13 @@ fn normalize(text: &str, dir: &Path) -> String {
     let text = text.replace(&dir.display().to_string(), "<DIR>");
     let rules = [
         (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "<TIME>"),
-        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<UUID>"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "<UUID>",
+        ),
         (r#"("?(?:hash|prevHash)"?:\s*)"?[0-9a-z:]+"?"#, "${1}<HASH>"),
         (r#"("?sequence"?:\s*)['"]?\d+['"]?"#, "${1}<SEQ>"),
+        (r"version [0-9a-f]{8}\b", "version <VID>"),
     ];
     let mut out = text;
     for (pattern, replacement) in rules {
@@ -544,21 +885,46 @@ fn golden(name: &str, actual: &str) -> Option<String> {
 async fn cli_golden_outputs() {
     let s = Story::start(with_policies).await;
     const A: &str = "agents/Agent/incident-planner";
-    s.run(&["governance", "set", A, "--owner", "oncall-lead", "--team", "sre"]).await.ok();
+    s.run(&[
+        "governance",
+        "set",
+        A,
+        "--owner",
+        "oncall-lead",
+        "--team",
+        "sre",
+    ])
+    .await
+    .ok();
     let id = request_id(&s.run(&["lifecycle", "approve", A]).await.code(10));
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("plugins-list.txt", vec!["plugins", "list"]),
-        ("agents-list.txt", vec!["agents", "list", "--agentType", "planner"]),
-        ("agents-list.json", vec!["agents", "list", "--agentType", "planner", "-o", "json"]),
-        ("agents-list.yaml", vec!["agents", "list", "--agentType", "planner", "-o", "yaml"]),
+        (
+            "agents-list.txt",
+            vec!["agents", "list", "--agentType", "planner"],
+        ),
+        (
+            "agents-list.json",
+            vec!["agents", "list", "--agentType", "planner", "-o", "json"],
+        ),
+        (
+            "agents-list.yaml",
+            vec!["agents", "list", "--agentType", "planner", "-o", "yaml"],
+        ),
         ("agents-get.txt", vec!["agents", "get", "incident-planner"]),
         ("governance-get.txt", vec!["governance", "get", A]),
-        ("governance-get.yaml", vec!["governance", "get", A, "-o", "yaml"]),
+        (
+            "governance-get.yaml",
+            vec!["governance", "get", A, "-o", "yaml"],
+        ),
         ("versions-list.txt", vec!["versions", "list", A]),
         ("bindings.txt", vec!["bindings", A]),
         ("approvals-list.txt", vec!["approvals", "list"]),
         ("approvals-get.txt", vec!["approvals", "get", &id]),
-        ("approvals-get.json", vec!["approvals", "get", &id, "-o", "json"]),
+        (
+            "approvals-get.json",
+            vec!["approvals", "get", &id, "-o", "json"],
+        ),
         ("history.txt", vec!["history", A]),
         ("history.yaml", vec!["history", A, "-o", "yaml"]),
     ];

@@ -105,6 +105,7 @@ pub enum AuditCmd {
 /// Runs an approvals command.
 pub async fn run(ctx: &Ctx, cmd: ApprovalsCmd) -> Outcome {
     let approvals = ctx.clients.approvals();
+    let approving = matches!(cmd, ApprovalsCmd::Approve { .. });
     let decided = match cmd {
         ApprovalsCmd::List {
             status,
@@ -153,8 +154,12 @@ pub async fn run(ctx: &Ctx, cmd: ApprovalsCmd) -> Outcome {
     } else {
         output::write_stdout(&approval_detail(&json))?;
     }
-    // Still pending after a decision (more approvals needed): exit 10.
-    Ok(if decided.status == "pending" { 10 } else { 0 })
+    // Still pending after an approval (more approvals needed): exit 10.
+    Ok(if approving && decided.status == "pending" {
+        crate::cli::errors::EXIT_PENDING
+    } else {
+        0
+    })
 }
 
 async fn list(
@@ -250,7 +255,9 @@ fn progress(request: &Value) -> String {
             format!(
                 "{} of {} [{}]",
                 r.get("approvalsCount").and_then(Value::as_i64).unwrap_or(0),
-                r.get("approvalsRequired").and_then(Value::as_i64).unwrap_or(0),
+                r.get("approvalsRequired")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
                 cell(r.get("approverRoles")).replace(',', ", ")
             )
         })
@@ -365,8 +372,8 @@ fn print_events(ctx: &Ctx, json: &Value, next_page_token: &str) -> Outcome {
         .into_iter()
         .flatten()
         .collect();
-    let mut table = Table::new(["TIME", "ACTOR", "ACTION", "OUTCOME", "SUBJECT", "CHANGES"])
-        .max_width(5, 80);
+    let mut table =
+        Table::new(["TIME", "ACTOR", "ACTION", "OUTCOME", "SUBJECT", "CHANGES"]).max_width(5, 80);
     for e in &events {
         let mut subject = cell(e.get("environment"));
         let version = cell(e.get("versionId"));
@@ -401,7 +408,8 @@ fn print_events(ctx: &Ctx, json: &Value, next_page_token: &str) -> Outcome {
 pub fn diff_summary(diff: Option<&Value>) -> String {
     fn leaves(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
         match value {
-            Value::Object(map) if !map.is_empty() => {
+            Value::Null => {}
+            Value::Object(map) => {
                 for (k, v) in map {
                     let path = if prefix.is_empty() {
                         k.clone()
@@ -425,7 +433,11 @@ pub fn diff_summary(diff: Option<&Value>) -> String {
     if let Some(v) = diff.get("new") {
         leaves("", v, &mut new);
     }
-    let mut paths: Vec<String> = old.iter().chain(new.iter()).map(|(p, _)| p.clone()).collect();
+    let mut paths: Vec<String> = old
+        .iter()
+        .chain(new.iter())
+        .map(|(p, _)| p.clone())
+        .collect();
     paths.sort();
     paths.dedup();
     let find = |list: &[(String, String)], path: &str| {
@@ -436,7 +448,9 @@ pub fn diff_summary(diff: Option<&Value>) -> String {
     };
     paths
         .iter()
-        .map(|p| format!("{p}: {} → {}", find(&old, p), find(&new, p)))
+        .map(|p| (p, find(&old, p), find(&new, p)))
+        .filter(|(_, before, after)| before != after)
+        .map(|(p, before, after)| format!("{p}: {before} → {after}"))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -470,8 +484,10 @@ pub async fn audit(ctx: &Ctx, cmd: AuditCmd) -> Outcome {
                 })
                 .await?
                 .into_inner();
-            let json =
-                output::to_json("catalog.governance.v1alpha1.ListAuditEventsResponse", &response);
+            let json = output::to_json(
+                "catalog.governance.v1alpha1.ListAuditEventsResponse",
+                &response,
+            );
             print_events(ctx, &json, &response.next_page_token)
         }
         AuditCmd::Verify => {
@@ -481,8 +497,10 @@ pub async fn audit(ctx: &Ctx, cmd: AuditCmd) -> Outcome {
                 .verify_audit_chain(gpb::VerifyAuditChainRequest { from_sequence: 0 })
                 .await?
                 .into_inner();
-            let json =
-                output::to_json("catalog.governance.v1alpha1.VerifyAuditChainResponse", &response);
+            let json = output::to_json(
+                "catalog.governance.v1alpha1.VerifyAuditChainResponse",
+                &response,
+            );
             if ctx.format != Format::Table {
                 output::print_document(ctx.format, &json)?;
             } else if response.verified {
@@ -496,7 +514,9 @@ pub async fn audit(ctx: &Ctx, cmd: AuditCmd) -> Outcome {
             } else {
                 Err(CliError::Other(format!(
                     "the audit chain is broken at {}",
-                    json.get("firstBroken").map(Value::to_string).unwrap_or_default()
+                    json.get("firstBroken")
+                        .map(Value::to_string)
+                        .unwrap_or_default()
                 )))
             }
         }

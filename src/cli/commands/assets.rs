@@ -142,15 +142,30 @@ pub fn list_command(caps: &pb::PluginCapabilities) -> Command {
                 .value_name("TAG")
                 .help("Compliance tag that must be present (repeatable)"),
         )
-        .arg(Arg::new("owner").long("owner").value_name("PRINCIPAL").help("Governance owner"))
-        .arg(Arg::new("team").long("team").value_name("TEAM").help("Governance team"))
+        .arg(
+            Arg::new("owner")
+                .long("owner")
+                .value_name("PRINCIPAL")
+                .help("Governance owner"),
+        )
+        .arg(
+            Arg::new("team")
+                .long("team")
+                .value_name("TEAM")
+                .help("Governance team"),
+        )
         .arg(
             Arg::new("q")
                 .long("q")
                 .value_name("TEXT")
                 .help("Substring of name, display name or description"),
         )
-        .arg(Arg::new("source-id").long("source-id").value_name("ID").help("Only this source"))
+        .arg(
+            Arg::new("source-id")
+                .long("source-id")
+                .value_name("ID")
+                .help("Only this source"),
+        )
         .arg(
             Arg::new("label")
                 .long("label")
@@ -202,10 +217,11 @@ fn clause(field: &pb::FilterField, values: &[String]) -> Result<String, CliError
     let flag = format!("--{}", field.name);
     for value in values {
         if !field.options.is_empty() && !field.options.iter().any(|o| o == value) {
-            return Err(CliError::usage(format!(
-                "{value:?} is not a value of {flag}"
-            ))
-            .with_hint(suggest::hint(value, field.options.iter().map(String::as_str))));
+            return Err(
+                CliError::usage(format!("{value:?} is not a value of {flag}")).with_hint(
+                    suggest::hint(value, field.options.iter().map(String::as_str)),
+                ),
+            );
         }
     }
     let literal = |value: &str| -> Result<String, CliError> {
@@ -266,8 +282,11 @@ fn check_options(
     };
     for value in values {
         if !field.options.is_empty() && !field.options.iter().any(|o| o == value) {
-            return Err(CliError::usage(format!("{value:?} is not a value of --{flag}"))
-                .with_hint(suggest::hint(value, field.options.iter().map(String::as_str))));
+            return Err(
+                CliError::usage(format!("{value:?} is not a value of --{flag}")).with_hint(
+                    suggest::hint(value, field.options.iter().map(String::as_str)),
+                ),
+            );
         }
     }
     Ok(())
@@ -300,10 +319,7 @@ fn request(
                     Some(field) => clauses.push(clause(field, &[value.to_string()])?),
                     None => {
                         return Err(CliError::usage(format!("unknown filter field {key:?}"))
-                            .with_hint(suggest::hint(
-                                key,
-                                fields.iter().map(|f| f.name.as_str()),
-                            )))
+                            .with_hint(suggest::hint(key, fields.iter().map(|f| f.name.as_str()))))
                     }
                 }
             }
@@ -349,7 +365,11 @@ fn request(
         }
     }
     Ok(pb::ListAssetsRequest {
-        plugin: caps.plugin.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+        plugin: caps
+            .plugin
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
         kind: entity.map(|e| e.kind.clone()).unwrap_or_default(),
         filter_query: clauses.join(" AND "),
         lifecycle_state: many("lifecycle"),
@@ -388,7 +408,12 @@ pub async fn list(ctx: &Ctx, caps: &pb::PluginCapabilities, matches: &ArgMatches
     let mut req = request(caps, entity, matches, ctx)?;
     let mut all = pb::ListAssetsResponse::default();
     loop {
-        let page = ctx.clients.assets().list_assets(req.clone()).await?.into_inner();
+        let page = ctx
+            .clients
+            .assets()
+            .list_assets(req.clone())
+            .await?
+            .into_inner();
         all.api_version = page.api_version;
         all.kind = page.kind;
         all.items.extend(page.items);
@@ -412,8 +437,11 @@ pub async fn list(ctx: &Ctx, caps: &pb::PluginCapabilities, matches: &ArgMatches
         .collect();
     let mut out = match entity {
         Some(entity) => {
-            let columns: Vec<&pb::Column> =
-                entity.fields.iter().flat_map(|f| f.columns.iter()).collect();
+            let columns: Vec<&pb::Column> = entity
+                .fields
+                .iter()
+                .flat_map(|f| f.columns.iter())
+                .collect();
             let mut table = Table::new(columns.iter().map(|c| {
                 if c.display_name.is_empty() {
                     c.name.clone()
@@ -487,20 +515,38 @@ pub async fn get(ctx: &Ctx, target: &AssetArg, scope: &str) -> Outcome {
     let empty = json!({});
     let spec = json.get("spec").unwrap_or(&empty);
     let mut head = Block::default();
-    head.kv("Display name", cell(at_path(&json, "metadata.displayName").as_ref()));
-    head.kv("Description", cell(at_path(&json, "metadata.description").as_ref()));
+    head.kv(
+        "Display name",
+        cell(at_path(&json, "metadata.displayName").as_ref()),
+    );
+    head.kv(
+        "Description",
+        cell(at_path(&json, "metadata.description").as_ref()),
+    );
     head.kv("Uid", cell(at_path(&json, "metadata.uid").as_ref()));
     if let Some(Value::Object(labels)) = at_path(&json, "metadata.labels") {
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={}", cell(Some(v)))).collect();
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", cell(Some(v))))
+            .collect();
         head.kv("Labels", labels.join(", "));
     }
     head.kv("Tags", cell(at_path(&json, "metadata.tags").as_ref()));
-    head.kv("Created", short_time(at_path(&json, "metadata.createdAt").as_ref()));
-    head.kv("Updated", short_time(at_path(&json, "metadata.updatedAt").as_ref()));
+    head.kv(
+        "Created",
+        short_time(at_path(&json, "metadata.createdAt").as_ref()),
+    );
+    head.kv(
+        "Updated",
+        short_time(at_path(&json, "metadata.updatedAt").as_ref()),
+    );
     let mut out = head.render(&format!("{} {}", entity.kind, asset.reference()));
     // Plugin sections, in the order the capabilities give.
-    let details: Vec<&pb::DetailField> =
-        entity.fields.iter().flat_map(|f| f.detail_fields.iter()).collect();
+    let details: Vec<&pb::DetailField> = entity
+        .fields
+        .iter()
+        .flat_map(|f| f.detail_fields.iter())
+        .collect();
     let mut sections: Vec<String> = entity
         .ui_hints
         .iter()
@@ -514,22 +560,32 @@ pub async fn get(ctx: &Ctx, target: &AssetArg, scope: &str) -> Outcome {
     for section in &sections {
         let mut block = Block::default();
         for d in details.iter().filter(|d| &d.section == section) {
-            let label = if d.display_name.is_empty() { &d.name } else { &d.display_name };
-            block.kv(label, output::truncate(&cell(at_path(spec, &d.path).as_ref()), 100));
+            let label = if d.display_name.is_empty() {
+                &d.name
+            } else {
+                &d.display_name
+            };
+            block.kv(
+                label,
+                output::truncate(&cell(at_path(spec, &d.path).as_ref()), 100),
+            );
         }
-        let text = block.render(&section.to_uppercase());
-        if text.lines().count() > 1 {
-            out.push_str(&text);
+        if !block.is_empty() {
+            out.push_str(&block.render(&section.to_uppercase()));
         }
     }
     if asset.governance().is_some() {
         let governance = json.get("governance").unwrap_or(&empty);
-        out.push_str(&super::governance::lifecycle_block(governance.get("lifecycle")));
+        out.push_str(&super::governance::lifecycle_block(
+            governance.get("lifecycle"),
+        ));
         out.push_str(&super::governance::governance_block(governance));
     }
     out.push_str(&provenance_block(json.get("provenance")));
     if asset.governance().is_some() {
-        out.push_str(&super::versions::bindings_table(Some(&Value::Array(bindings))));
+        out.push_str(&super::versions::bindings_table(Some(&Value::Array(
+            bindings,
+        ))));
     }
     output::write_stdout(&out)?;
     Ok(0)
@@ -542,17 +598,26 @@ fn provenance_block(provenance: Option<&Value>) -> String {
     };
     let get = |path: &str| cell(at_path(p, path).as_ref());
     let mut block = Block::default();
-    block.kv("Source", format!("{} {}", get("source.type"), get("source.sourceId")));
+    block.kv(
+        "Source",
+        format!("{} {}", get("source.type"), get("source.sourceId")),
+    );
     block.kv("URI", get("source.uri"));
     block.kv("Revision", get("revision.id"));
     block.kv("Ref", get("revision.ref"));
-    block.kv("Observed at", short_time(at_path(p, "revision.observedAt").as_ref()));
+    block.kv(
+        "Observed at",
+        short_time(at_path(p, "revision.observedAt").as_ref()),
+    );
     block.kv("Content digest", get("integrity.contentDigest"));
     let verified = at_path(p, "integrity.signature.verified") == Some(json!(true));
     let method = get("integrity.signature.method");
     let details = get("integrity.signature.details");
     let signature = if verified {
-        format!("verified ({method}) {}", get("integrity.signature.signerIdentity"))
+        format!(
+            "verified ({method}) {}",
+            get("integrity.signature.signerIdentity")
+        )
     } else if method.is_empty() || method == "none" {
         if details.is_empty() {
             "not configured".to_string()
@@ -593,7 +658,11 @@ mod tests {
             "agentType IN ('router', 'planner')"
         );
         let e = clause(&select, &["roter".into()]).unwrap_err();
-        assert!(e.render().contains("did you mean \"router\"?"), "{}", e.render());
+        assert!(
+            e.render().contains("did you mean \"router\"?"),
+            "{}",
+            e.render()
+        );
         let text = field("author", "text", &[], &["="]);
         assert_eq!(
             clause(&text, &["O'Brien".into()]).unwrap(),
@@ -607,7 +676,10 @@ mod tests {
 
     #[test]
     fn simple_pairs_are_told_from_expressions() {
-        assert_eq!(simple_pair("agentType=router"), Some(("agentType", "router")));
+        assert_eq!(
+            simple_pair("agentType=router"),
+            Some(("agentType", "router"))
+        );
         assert_eq!(simple_pair("agentType='router'"), None);
         assert_eq!(simple_pair("agentType = 'router'"), None);
         assert_eq!(simple_pair("a!=b"), None);

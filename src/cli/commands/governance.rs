@@ -180,10 +180,12 @@ pub async fn run(ctx: &Ctx, cmd: GovernanceCmd, scope: Option<&str>) -> Outcome 
             if let Some(conditions) = json.get("conditions").and_then(Value::as_array) {
                 let mut block = Block::default();
                 for c in conditions {
-                    block.kv(
-                        &cell(c.get("type")),
-                        format!("{} {}", cell(c.get("status")), cell(c.get("message"))),
-                    );
+                    let mut text = format!("{} ({})", cell(c.get("status")), cell(c.get("reason")));
+                    let message = cell(c.get("message"));
+                    if !message.is_empty() {
+                        text.push_str(&format!(": {message}"));
+                    }
+                    block.kv(&cell(c.get("type")), text);
                 }
                 out.push_str(&block.render("CONDITIONS"));
             }
@@ -199,9 +201,8 @@ async fn governance_set(ctx: &Ctx, set: GovernanceSet, scope: Option<&str>) -> O
     let asset = set.target.resolve(ctx, scope).await?;
     let mut patch = match &set.file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                CliError::usage(format!("cannot read {}: {e}", path.display()))
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
             serde_norway::from_str::<Value>(&text).map_err(|e| {
                 CliError::usage(format!("{} is not YAML or JSON: {e}", path.display()))
             })?
@@ -291,7 +292,12 @@ async fn governance_set(ctx: &Ctx, set: GovernanceSet, scope: Option<&str>) -> O
     } else {
         let mut all = paths.clone();
         if set.file.is_some() {
-            all.extend(patch.as_object().into_iter().flat_map(|m| m.keys().cloned()));
+            all.extend(
+                patch
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys().cloned()),
+            );
         }
         all.extend(set.clear.iter().cloned());
         Some(prost_types::FieldMask { paths: all })
@@ -383,10 +389,11 @@ pub async fn lifecycle(ctx: &Ctx, cmd: LifecycleCmd, scope: Option<&str>) -> Out
             .map(|l| l.states.clone())
             .unwrap_or_default();
         if !states.is_empty() && !states.iter().any(|s| s == state) {
-            return Err(
-                CliError::usage(format!("{state:?} is not a lifecycle state of {}", asset.kind))
-                    .with_hint(suggest::hint(state, states.iter().map(String::as_str))),
-            );
+            return Err(CliError::usage(format!(
+                "{state:?} is not a lifecycle state of {}",
+                asset.kind
+            ))
+            .with_hint(suggest::hint(state, states.iter().map(String::as_str))));
         }
     }
     if let Some(to) = params.get("targetState").and_then(Value::as_str) {
@@ -457,7 +464,7 @@ pub async fn print_result(ctx: &Ctx, subject: &str, result: &pb::ActionResult) -
             out.push('\n');
             if ctx.global.dry_run {
                 if let Some(data) = json.get("data") {
-                    let yaml = serde_norway::to_string(data).unwrap_or_default();
+                    let yaml = serde_norway::to_string(&output::tidy(data)).unwrap_or_default();
                     for line in yaml.lines() {
                         out.push_str(&format!("  {line}\n"));
                     }
@@ -465,7 +472,10 @@ pub async fn print_result(ctx: &Ctx, subject: &str, result: &pb::ActionResult) -
             }
         }
         for warning in &result.warnings {
-            out.push_str(&format!("warning: {} ({})\n", warning.message, warning.code));
+            out.push_str(&format!(
+                "warning: {} ({})\n",
+                warning.message, warning.code
+            ));
         }
         output::write_stdout(&out)?;
     }
@@ -489,7 +499,13 @@ async fn pending_lines(ctx: &Ctx, id: &str) -> String {
             .requirements
             .iter()
             .filter(|r| !r.satisfied)
-            .map(|r| format!("{} of [{}]", r.approvals_required, r.approver_roles.join(", ")))
+            .map(|r| {
+                format!(
+                    "{} of [{}]",
+                    r.approvals_required,
+                    r.approver_roles.join(", ")
+                )
+            })
             .collect();
         if !needs.is_empty() {
             line.push_str(&format!("  requires: {}", needs.join("; ")));
@@ -563,7 +579,10 @@ pub fn governance_block(g: &Value) -> String {
             format!("{level} [{categories}]")
         },
     );
-    block.kv("Intended use", cell(at_path(g, "intendedUse.summary").as_ref()));
+    block.kv(
+        "Intended use",
+        cell(at_path(g, "intendedUse.summary").as_ref()),
+    );
     block.kv(
         "Environments",
         cell(at_path(g, "intendedUse.environments").as_ref()),

@@ -174,12 +174,20 @@ impl Block {
         }
     }
 
+    /// Whether no line was added.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
     /// The block, indented by two spaces under `title` (when given).
     pub fn render(&self, title: &str) -> String {
         let mut out = String::new();
         if !title.is_empty() {
             out.push_str(title);
             out.push('\n');
+            if self.lines.is_empty() {
+                out.push_str("  (none)\n");
+            }
         }
         let width = self
             .lines
@@ -189,10 +197,7 @@ impl Block {
             .unwrap_or(0);
         for (label, value) in &self.lines {
             let pad = width - label.chars().count();
-            out.push_str(&format!(
-                "  {label}:{}  {value}\n",
-                " ".repeat(pad)
-            ));
+            out.push_str(&format!("  {label}:{}  {value}\n", " ".repeat(pad)));
         }
         out
     }

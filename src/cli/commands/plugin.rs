@@ -70,7 +70,8 @@ pub fn command(caps: &pb::PluginCapabilities) -> Command {
     } else {
         format!("{}: {}", identity.display_name, identity.description)
     };
-    let mut cmd = Command::new(identity.name.clone())
+    // The global flags first: their doc comment would replace `about`.
+    let mut cmd = GlobalArgs::augment_args(Command::new(identity.name.clone()))
         .about(about)
         .subcommand_required(true)
         .arg_required_else_help(true)
@@ -79,7 +80,6 @@ pub fn command(caps: &pb::PluginCapabilities) -> Command {
             AssetArg::augment_args(Command::new("get"))
                 .about("Show an asset with its lifecycle, governance, provenance and bindings"),
         );
-    cmd = GlobalArgs::augment_args(cmd);
     if governed(caps) {
         cmd = cmd
             .subcommand(
@@ -126,7 +126,8 @@ pub fn command(caps: &pb::PluginCapabilities) -> Command {
         } else {
             action.description.clone()
         };
-        cmd = cmd.subcommand(ActionArgs::augment_args(Command::new(action.id.clone())).about(about));
+        cmd =
+            cmd.subcommand(ActionArgs::augment_args(Command::new(action.id.clone())).about(about));
     }
     cmd
 }
@@ -143,7 +144,9 @@ pub async fn run(
     matches: &ArgMatches,
 ) -> Outcome {
     let Some((name, sub)) = matches.subcommand() else {
-        return Err(CliError::usage(format!("catalogctl {plugin} needs a command")));
+        return Err(CliError::usage(format!(
+            "catalogctl {plugin} needs a command"
+        )));
     };
     let scope = Some(plugin);
     match name {
@@ -194,11 +197,11 @@ fn action_params(def: &pb::ActionDefinition, args: &ActionArgs) -> Result<Value,
             .split_once('=')
             .ok_or_else(|| CliError::usage(format!("--params {pair:?} is not K=V")))?;
         let Some(param) = def.parameters.iter().find(|p| p.name == key) else {
-            return Err(CliError::usage(format!(
-                "{} takes no parameter {key:?}",
-                def.id
-            ))
-            .with_hint(suggest::hint(key, def.parameters.iter().map(|p| p.name.as_str()))));
+            return Err(
+                CliError::usage(format!("{} takes no parameter {key:?}", def.id)).with_hint(
+                    suggest::hint(key, def.parameters.iter().map(|p| p.name.as_str())),
+                ),
+            );
         };
         let typed = match param.r#type.as_str() {
             "boolean" | "number" | "integer" | "object" | "json" => {

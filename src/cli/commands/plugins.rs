@@ -53,7 +53,12 @@ pub async fn run(ctx: &Ctx, cmd: PluginsCmd) -> Outcome {
                     plugin.name.clone(),
                     plugin.entity_kinds.join(","),
                     plugin.version.clone(),
-                    if plugin.healthy { "healthy" } else { "degraded" }.into(),
+                    if plugin.healthy {
+                        "healthy"
+                    } else {
+                        "degraded"
+                    }
+                    .into(),
                     if governed { "yes" } else { "no" }.into(),
                     plugin.description.clone(),
                 ]);

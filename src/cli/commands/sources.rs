@@ -65,10 +65,22 @@ pub async fn run(ctx: &Ctx, plugin: &str, cmd: SourcesCmd) -> Outcome {
                 return Ok(0);
             }
             let mut table = Table::new([
-                "ID", "NAME", "TYPE", "ENABLED", "STATE", "ASSETS", "REJECTED", "LAST SYNC",
+                "ID",
+                "NAME",
+                "TYPE",
+                "ENABLED",
+                "STATE",
+                "ASSETS",
+                "REJECTED",
+                "LAST SYNC",
                 "ERROR",
             ]);
-            for s in json.get("items").and_then(Value::as_array).into_iter().flatten() {
+            for s in json
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 table.row(vec![
                     cell(s.get("id")),
                     cell(s.get("name")),
@@ -82,7 +94,10 @@ pub async fn run(ctx: &Ctx, plugin: &str, cmd: SourcesCmd) -> Outcome {
                 ]);
             }
             let mut out = table.render();
-            out.push_str(&more_footer(response.items.len(), &response.next_page_token));
+            out.push_str(&more_footer(
+                response.items.len(),
+                &response.next_page_token,
+            ));
             output::write_stdout(&out)?;
             Ok(0)
         }
@@ -104,10 +119,16 @@ pub async fn run(ctx: &Ctx, plugin: &str, cmd: SourcesCmd) -> Outcome {
             let mut block = Block::default();
             block.kv("Name", cell(json.get("name")));
             block.kv("Type", cell(json.get("type")));
-            block.kv("Enabled", (json.get("enabled") == Some(&json!(true))).to_string());
+            block.kv(
+                "Enabled",
+                (json.get("enabled") == Some(&json!(true))).to_string(),
+            );
             block.kv("Origin", cell(json.get("origin")));
             block.kv("Labels", cell(json.get("labels")));
-            block.kv("State", cell(output::at_path(&json, "status.state").as_ref()));
+            block.kv(
+                "State",
+                cell(output::at_path(&json, "status.state").as_ref()),
+            );
             block.kv(
                 "Revision",
                 cell(output::at_path(&json, "status.revision").as_ref()),

@@ -135,7 +135,10 @@ pub async fn run(ctx: &Ctx, cmd: VersionsCmd, scope: Option<&str>) -> Outcome {
             block.kv("Version", cell(json.get("version")));
             block.kv("Version id", cell(json.get("versionId")));
             block.kv("Sequence", cell(json.get("sequence")));
-            block.kv("State", cell(output::at_path(&json, "lifecycle.state").as_ref()));
+            block.kv(
+                "State",
+                cell(output::at_path(&json, "lifecycle.state").as_ref()),
+            );
             block.kv("Created", short_time(json.get("createdAt")));
             block.kv("Created by", cell(json.get("createdBy")));
             block.kv("Trigger", cell(json.get("trigger")));
@@ -217,7 +220,12 @@ pub async fn versions_list(ctx: &Ctx, list: VersionsList, scope: Option<&str>) -
         "ENVIRONMENTS",
     ])
     .max_width(6, 19);
-    for v in json.get("versions").and_then(Value::as_array).into_iter().flatten() {
+    for v in json
+        .get("versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         table.row(vec![
             cell(v.get("version")),
             cell(output::at_path(v, "lifecycle.state").as_ref()),
@@ -274,7 +282,10 @@ pub fn bindings_table(bindings: Option<&Value>) -> String {
 pub async fn bindings(ctx: &Ctx, target: &AssetArg, scope: Option<&str>) -> Outcome {
     let asset = target.resolve(ctx, scope).await?;
     let response = list_bindings(ctx, &asset).await?;
-    let json = output::to_json("catalog.governance.v1alpha1.ListBindingsResponse", &response);
+    let json = output::to_json(
+        "catalog.governance.v1alpha1.ListBindingsResponse",
+        &response,
+    );
     if ctx.format != Format::Table {
         output::print_document(ctx.format, &json)?;
     } else {
@@ -436,7 +447,14 @@ pub async fn promote(ctx: &Ctx, args: PromoteArgs, scope: Option<&str>) -> Outco
         _ => args.from.clone(),
     };
     if !args.force_server_check {
-        guard(ctx, &asset, &args.to, args.version.as_deref(), from.as_deref()).await?;
+        guard(
+            ctx,
+            &asset,
+            &args.to,
+            args.version.as_deref(),
+            from.as_deref(),
+        )
+        .await?;
     }
     let mut params = Map::new();
     params.insert("toEnv".into(), json!(args.to));
