@@ -145,7 +145,7 @@ pub async fn asset(
                 }
                 _ => {
                     return Err(CliError::usage(format!(
-                        "{argument:?} is not an asset: write PLUGIN/KIND/NAME (for example agents/Agent/incident-planner)"
+                        "{argument:?} is not an asset: write PLUGIN/KIND/NAME (`catalogctl plugins list` names the plugins)"
                     )))
                 }
             }

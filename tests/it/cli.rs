@@ -938,3 +938,62 @@ async fn cli_golden_outputs() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     s.server.stop().await;
 }
+
+/// Spec 10: the generic client has no plugin-specific branch. No plugin
+/// name, plural, alias or kind of the built-in manifests appears in
+/// src/cli outside comments and unit tests.
+#[test]
+fn cli_code_names_no_plugin() {
+    let mut words: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(repo().join("src/plugins/builtin")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let manifest: Value = serde_norway::from_str(&text).unwrap();
+        words.push(manifest["metadata"]["name"].as_str().unwrap().to_string());
+        let entities = match &manifest["spec"]["entities"] {
+            Value::Array(list) => list.clone(),
+            _ => vec![manifest["spec"]["entity"].clone()],
+        };
+        for entity in entities {
+            for key in ["kind", "plural"] {
+                if let Some(word) = entity[key].as_str() {
+                    words.push(word.to_string());
+                }
+            }
+            for alias in entity["aliases"].as_array().into_iter().flatten() {
+                words.push(alias.as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(words.len() >= 24, "{words:?}");
+    let mut found = Vec::new();
+    let mut files = vec![repo().join("src/bin/catalogctl.rs")];
+    let mut dirs = vec![repo().join("src/cli")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let tokens: Vec<&str> = line
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .collect();
+            for word in &words {
+                if tokens.contains(&word.as_str()) {
+                    found.push(format!("{}:{}: {word}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "plugin names in generic CLI code: {found:?}");
+}
