@@ -109,6 +109,11 @@ impl Clients {
         gpb::approval_service_client::ApprovalServiceClient::new(self.conn.clone())
     }
 
+    /// grpc.health.v1.Health.
+    pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<Conn> {
+        tonic_health::pb::health_client::HealthClient::new(self.conn.clone())
+    }
+
     /// AuditService.
     pub fn audit(&self) -> gpb::audit_service_client::AuditServiceClient<Conn> {
         gpb::audit_service_client::AuditServiceClient::new(self.conn.clone())

@@ -40,6 +40,7 @@ pub enum Format {
 
 /// Flags accepted by every command, before or after the command name.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Server address [env: CATALOG_ADDR] (default http://127.0.0.1:8080).
     #[arg(long, visible_alias = "addr", global = true, value_name = "ADDR")]

@@ -86,6 +86,31 @@ fn connection_flags(words: &[String]) -> GlobalArgs {
         .unwrap_or_default()
 }
 
+/// `PLUGIN PLURAL COMMAND …` is `PLUGIN COMMAND … --kind KIND` (spec 10
+/// §2.2): the kind word, when it is not a command, moves to `--kind`.
+fn kind_word(
+    command: &clap::Command,
+    caps: &crate::proto::catalog::v1alpha1::PluginCapabilities,
+    words: Vec<String>,
+) -> Vec<String> {
+    let Some(word) = words.get(1) else {
+        return words;
+    };
+    if word.starts_with('-') || command.find_subcommand(word).is_some() {
+        return words;
+    }
+    match caps::entity(caps, Some(word)) {
+        Ok(entity) => {
+            let mut out: Vec<String> = words[..1].to_vec();
+            out.extend(words[2..].iter().cloned());
+            out.push("--kind".into());
+            out.push(entity.kind.clone());
+            out
+        }
+        Err(_) => words,
+    }
+}
+
 /// Prints a clap error or help text; the exit code is 0 for help and
 /// version, 2 for usage errors (help shown for a missing command included).
 fn clap_exit(error: clap::Error) -> i32 {
@@ -145,7 +170,7 @@ async fn execute(cli: Cli) -> Result<i32, Exit> {
                         .collect::<Vec<_>>(),
                 )
             };
-            match tokio::time::timeout(std::time::Duration::from_secs(5), discovery).await {
+            match tokio::time::timeout(std::time::Duration::from_secs(15), discovery).await {
                 Ok(Ok(subcommands)) => {
                     for sub in subcommands {
                         cmd = cmd.subcommand(sub);
@@ -168,10 +193,9 @@ async fn execute(cli: Cli) -> Result<i32, Exit> {
             let settings = config::resolve(&early)?;
             let clients = Clients::connect(&settings).await?;
             let caps = caps::capabilities(&clients, &plugin, commands::STATIC_COMMANDS).await?;
-            let matches = commands::plugin::command(&caps)
-                .bin_name(format!("catalogctl {plugin}"))
-                .try_get_matches_from(&words)
-                .map_err(Exit::Clap)?;
+            let command = commands::plugin::command(&caps).bin_name(format!("catalogctl {plugin}"));
+            let words = kind_word(&command, &caps, words);
+            let matches = command.try_get_matches_from(&words).map_err(Exit::Clap)?;
             let later = GlobalArgs::from_arg_matches(&matches).map_err(Exit::Clap)?;
             let global = cli.global.merged(later);
             let settings = config::resolve(&global)?;

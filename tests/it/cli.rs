@@ -532,6 +532,13 @@ async fn cli_serves_a_plugin_added_by_manifest_alone() {
         .ok()
         .json();
     assert_eq!(names(&high), vec!["failover"]);
+    // `PLUGIN PLURAL|ALIAS COMMAND` names the kind.
+    let by_alias = s
+        .run(&["runbooks", "rb", "list", "-o", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(names(&by_alias).len(), 2);
     let bad = s
         .run(&["runbooks", "list", "--severity", "hihg"])
         .await
@@ -761,6 +768,8 @@ async fn cli_exit_codes_and_suggestions() {
     ])
     .await
     .ok();
+    let health = s.run(&["health"]).await.ok();
+    assert_eq!(health.stdout, "SERVING\n");
     // Help and completion.
     let help = s.run(&["agents", "list", "--help"]).await.ok();
     assert!(help.stdout.contains("--agentType"), "{}", help.stdout);
@@ -769,7 +778,8 @@ async fn cli_exit_codes_and_suggestions() {
         assert!(script.stdout.contains("catalogctl"), "{shell}");
         assert!(
             script.stdout.contains("agentType"),
-            "{shell}: plugins join the script"
+            "{shell}: plugins join the script ({})",
+            script.stderr
         );
     }
     s.server.stop().await;
@@ -995,5 +1005,8 @@ fn cli_code_names_no_plugin() {
             }
         }
     }
-    assert!(found.is_empty(), "plugin names in generic CLI code: {found:?}");
+    assert!(
+        found.is_empty(),
+        "plugin names in generic CLI code: {found:?}"
+    );
 }

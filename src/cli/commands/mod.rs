@@ -35,6 +35,7 @@ pub struct Ctx {
 /// Words that are commands, not plugin names (for suggestions).
 pub const STATIC_COMMANDS: &[&str] = &[
     "plugins",
+    "health",
     "governance",
     "lifecycle",
     "versions",
@@ -56,6 +57,8 @@ pub enum Command {
     /// Plugins the server hosts and their capabilities.
     #[command(subcommand)]
     Plugins(plugins::PluginsCmd),
+    /// Whether the server is serving (gRPC health); exit 7 when it is not.
+    Health,
     /// Governance metadata of an asset (owner, team, SLA, risk, compliance…).
     #[command(subcommand)]
     Governance(governance::GovernanceCmd),
@@ -124,6 +127,7 @@ impl AssetArg {
 pub async fn dispatch(ctx: &Ctx, command: Command, scope: Option<&str>) -> Outcome {
     match command {
         Command::Plugins(cmd) => plugins::run(ctx, cmd).await,
+        Command::Health => plugins::health(ctx).await,
         Command::Governance(cmd) => governance::run(ctx, cmd, scope).await,
         Command::Lifecycle(cmd) => governance::lifecycle(ctx, cmd, scope).await,
         Command::Versions(cmd) => versions::run(ctx, cmd, scope).await,

@@ -1,5 +1,5 @@
 //! `catalogctl plugins list|capabilities`: discovery (ListPlugins,
-//! GetPluginCapabilities).
+//! GetPluginCapabilities), and `catalogctl health`.
 
 use clap::Subcommand;
 
@@ -79,4 +79,29 @@ pub async fn run(ctx: &Ctx, cmd: PluginsCmd) -> Outcome {
             Ok(0)
         }
     }
+}
+
+/// `catalogctl health`: the server's overall gRPC health.
+pub async fn health(ctx: &Ctx) -> Outcome {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let check = ctx
+        .clients
+        .health()
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?
+        .into_inner();
+    let status = ServingStatus::try_from(check.status).unwrap_or(ServingStatus::Unknown);
+    let name = status.as_str_name();
+    if ctx.format == Format::Table {
+        output::write_stdout(&format!("{name}\n"))?;
+    } else {
+        output::print_document(ctx.format, &serde_json::json!({ "status": name }))?;
+    }
+    Ok(if status == ServingStatus::Serving {
+        0
+    } else {
+        crate::cli::errors::EXIT_UNAVAILABLE
+    })
 }
