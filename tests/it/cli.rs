@@ -726,12 +726,47 @@ async fn cli_exit_codes_and_suggestions() {
             "1",
         ])
         .await;
+    assert_eq!(stale.code, 6, "{}", stale.stderr);
     assert!(
-        matches!(stale.code, 5 | 6),
-        "{} {}",
-        stale.code,
+        stale.stderr.contains("reason=CONCURRENT_MODIFICATION"),
+        "{}",
         stale.stderr
     );
+    // The correlation id travels and comes back in the error line.
+    let traced = s
+        .run(&["--correlation-id", "cli-trace-1", "agents", "get", "nope"])
+        .await
+        .code(3);
+    assert!(
+        traced.stderr.contains("correlationId=cli-trace-1"),
+        "{}",
+        traced.stderr
+    );
+    // -f patch and --clear.
+    let patch = s.server.dir.path().join("patch.yaml");
+    std::fs::write(&patch, "sla: {tier: gold, responseHours: 4}\n").unwrap();
+    let b = "agents/Agent/billing-specialist";
+    s.run(&[
+        "governance",
+        "set",
+        b,
+        "-f",
+        patch.to_str().unwrap(),
+        "--team",
+        "t",
+    ])
+    .await
+    .ok();
+    s.run(&["governance", "set", b, "--clear", "team"])
+        .await
+        .ok();
+    let g = s
+        .run(&["governance", "get", b, "-o", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(g["governance"]["sla"]["responseHours"], 4);
+    assert!(g["governance"].get("team").is_none(), "{g}");
     // 7: unavailable.
     let down = catalogctl(
         vec![
@@ -768,6 +803,26 @@ async fn cli_exit_codes_and_suggestions() {
     ])
     .await
     .ok();
+    // A pending approval in JSON: the ActionResult on stdout, the way to
+    // approve it on stderr, exit 10.
+    let pending = s
+        .run(&[
+            "-o",
+            "json",
+            "lifecycle",
+            "approve",
+            "agents/Agent/k8s-troubleshooter",
+        ])
+        .await
+        .code(10);
+    assert_eq!(pending.json()["status"], "pending-approval");
+    assert!(
+        pending
+            .stderr
+            .contains("approve with: catalogctl approvals approve"),
+        "{}",
+        pending.stderr
+    );
     let health = s.run(&["health"]).await.ok();
     assert_eq!(health.stdout, "SERVING\n");
     // Help and completion.
