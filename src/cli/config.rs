@@ -241,9 +241,10 @@ pub fn is_loopback(addr: &str) -> bool {
 /// credentials in: the folder of the SQLite file, else `./data`.
 pub fn dev_data_dir(database_url: &str) -> PathBuf {
     let file = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or(rest));
+        .strip_prefix("sqlite:")
+        .map(|rest| rest.strip_prefix("//").unwrap_or(rest))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|f| !f.is_empty() && *f != ":memory:");
     match file.and_then(|f| Path::new(f).parent().map(Path::to_path_buf)) {
         Some(dir) if dir.as_os_str().is_empty() => PathBuf::from("."),
         Some(dir) => dir,
@@ -323,6 +324,8 @@ mod tests {
         );
         assert_eq!(dev_data_dir("sqlite://c.db"), PathBuf::from("."));
         assert_eq!(dev_data_dir("postgres://h/db"), PathBuf::from("./data"));
+        assert_eq!(dev_data_dir("sqlite::memory:"), PathBuf::from("./data"));
+        assert_eq!(dev_data_dir("sqlite:d/c.db"), PathBuf::from("d"));
     }
 
     #[test]
