@@ -221,6 +221,13 @@ impl Table {
     }
 }
 
+/// Whether stderr is a terminal: progress is shown there only then, so
+/// piped and scripted runs stay quiet.
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
 /// The footer of a list that has more pages.
 pub fn more_footer(count: usize, next_page_token: &str) -> String {
     if next_page_token.is_empty() {

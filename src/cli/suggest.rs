@@ -25,7 +25,7 @@ where
     match closest(input, all.iter().copied()) {
         Some(best) => Some(format!("did you mean {best:?}?")),
         None if all.is_empty() => None,
-        None => Some(format!("valid names: {}", all.join(", "))),
+        None => Some(format!("one of: {}", all.join(", "))),
     }
 }
 
@@ -52,9 +52,6 @@ mod tests {
             hint("agnets", ["agents"]).as_deref(),
             Some("did you mean \"agents\"?")
         );
-        assert_eq!(
-            hint("zzz", ["a1", "b2"]).as_deref(),
-            Some("valid names: a1, b2")
-        );
+        assert_eq!(hint("zzz", ["a1", "b2"]).as_deref(), Some("one of: a1, b2"));
     }
 }

@@ -101,16 +101,30 @@ impl Story {
     }
 }
 
+/// Runs `program` (a wrapper such as script(1)) with a clean environment.
+async fn catalogctl_via(program: &'static str, args: Vec<String>, home: &Path) -> Run {
+    run_program(program, args, home, &[]).await
+}
+
 /// Runs the binary with a clean environment (HOME in `home`, so no user
 /// config file is read).
 async fn catalogctl(args: Vec<String>, home: &Path, env: &[(&str, String)]) -> Run {
+    run_program(env!("CARGO_BIN_EXE_catalogctl"), args, home, env).await
+}
+
+async fn run_program(
+    program: &'static str,
+    args: Vec<String>,
+    home: &Path,
+    env: &[(&str, String)],
+) -> Run {
     let home = home.to_path_buf();
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     let output: Output = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_catalogctl"));
+        let mut cmd = std::process::Command::new(program);
         cmd.args(&args)
             .env_clear()
             .env("HOME", &home)
@@ -610,6 +624,28 @@ async fn cli_serves_a_plugin_added_by_manifest_alone() {
         "no progress when piped: {}",
         refreshed.stderr
     );
+    // On a terminal (script(1) gives it one) the same command shows progress.
+    if Path::new("/usr/bin/script").exists() {
+        let line = format!(
+            "{} --server {} --token-file {} runbooks sources refresh",
+            env!("CARGO_BIN_EXE_catalogctl"),
+            s.addr(),
+            s.admin.display()
+        );
+        let tty = catalogctl_via(
+            "/usr/bin/script",
+            vec!["-qec".into(), line, "/dev/null".into()],
+            s.server.dir.path(),
+        )
+        .await
+        .ok();
+        assert!(
+            tty.stdout
+                .contains("[1/1] refreshing runbooks source ops-runbooks"),
+            "{}",
+            tty.stdout
+        );
+    }
     s.server.stop().await;
 }
 
@@ -646,6 +682,19 @@ async fn cli_exit_codes_and_suggestions() {
         "{}",
         filter.stderr
     );
+    // Values of the universal filters come from the capabilities too.
+    let state = s
+        .run(&["agents", "list", "--lifecycle", "aproved"])
+        .await
+        .code(2);
+    assert!(
+        state.stderr.contains("did you mean \"approved\"?"),
+        "{}",
+        state.stderr
+    );
+    s.run(&["agents", "list", "--order-by", "nmae"])
+        .await
+        .code(2);
     s.run(&["agents", "list", "--no-such-flag"]).await.code(2);
     s.run(&["agents", "promote", "incident-planner", "--to", "prdo"])
         .await

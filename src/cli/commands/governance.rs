@@ -4,7 +4,6 @@
 //! into exit code 10 with the approval command when it is held for
 //! approval.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -610,9 +609,4 @@ pub fn governance_block(g: &Value) -> String {
     block.kv("Updated by", cell(g.get("updatedBy")));
     block.kv("Updated at", short_time(g.get("updatedAt")));
     block.render("GOVERNANCE")
-}
-
-/// Whether stderr is a terminal (progress goes there only then).
-pub fn interactive() -> bool {
-    std::io::stderr().is_terminal()
 }

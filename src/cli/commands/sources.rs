@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::governance::{interactive, print_result};
+use super::governance::print_result;
 use super::{short_time, Block, Ctx, Outcome};
 use crate::cli::config::Format;
 use crate::cli::errors::CliError;
@@ -222,7 +222,7 @@ async fn action(
 /// progress line on a terminal.
 async fn refresh_all(ctx: &Ctx, plugin: &str) -> Outcome {
     let sources = list(ctx, plugin).await?.items;
-    let show = interactive();
+    let show = output::interactive();
     let total = sources.len();
     let mut results = Vec::new();
     for (i, source) in sources.iter().enumerate() {
