@@ -438,13 +438,18 @@ pub async fn execute(ctx: &Ctx, asset: &Asset, action: &str, params: Value) -> O
 }
 
 /// Prints an ActionResult; a pending approval prints its request, what it
-/// needs and the command that approves it, and answers exit code 10.
+/// needs and the command that approves it, and answers exit code 10, as
+/// does an accepted asynchronous job (with its id).
 pub async fn print_result(ctx: &Ctx, subject: &str, result: &pb::ActionResult) -> Outcome {
     let json = output::to_json("catalog.v1alpha1.ActionResult", result);
-    let pending = result.status == "pending-approval" || !result.approval_request_id.is_empty();
+    let held = result.status == "pending-approval" || !result.approval_request_id.is_empty();
+    let job = !held && (result.status == "accepted" || !result.job_id.is_empty());
+    let pending = held || job;
     let mut notes = String::new();
-    if pending {
+    if held {
         notes = pending_lines(ctx, &result.approval_request_id).await;
+    } else if job {
+        notes = format!("ACCEPTED  job={}\n", result.job_id);
     }
     if ctx.format != Format::Table {
         output::print_document(ctx.format, &json)?;
