@@ -14,9 +14,12 @@
 //! - [`auth`] verifies bearer tokens and enforces the role each RPC needs.
 //! - [`transport`] serves the gRPC API and maps errors to google.rpc.Status.
 //! - [`server`] wires everything together behind one listener.
+//! - [`cli`] is `catalogctl`: a capabilities-driven gRPC client with no
+//!   plugin knowledge of its own.
 
 pub mod auth;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod governance;
