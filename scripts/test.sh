@@ -3,8 +3,9 @@
 #
 # Steps: rustfmt check, clippy (warnings are errors), buf lint of proto/,
 # the Rust test suite on SQLite, the integration tests again on PostgreSQL
-# when CATALOG_TEST_POSTGRES_URL is set, and the grpcurl smoke test of the
-# server binary.
+# when CATALOG_TEST_POSTGRES_URL is set, the grpcurl smoke test of the
+# server binary, and the conformance suite (conformance/run.sh) against real
+# servers on SQLite and on PostgreSQL with two replicas.
 #
 # Environment:
 #   CATALOG_TEST_POSTGRES_URL  postgres://... of a database the integration
@@ -99,6 +100,9 @@ fi
 
 step "bash scripts/smoke-grpcurl.sh"
 bash scripts/smoke-grpcurl.sh
+
+step "bash conformance/run.sh (SQLite; PostgreSQL with two replicas when CATALOG_TEST_POSTGRES_URL is set)"
+bash conformance/run.sh
 
 echo
 echo "==> all test steps passed"

@@ -135,6 +135,10 @@ pub(super) struct Prepared {
     pub to_state: Option<State>,
     pub from_env: Option<String>,
     pub allow_deprecated: Option<bool>,
+    /// A built-in refusal held back until the approval policy has been
+    /// evaluated: a policy deny rule for the same case wins (spec 07), so
+    /// the caller learns which rule refused it.
+    pub refusal: Option<Error>,
 }
 
 #[derive(Debug, Clone)]
@@ -289,6 +293,11 @@ impl Governance {
         let gate = settings.policies.evaluate(&ctx);
         if !call.dry_run {
             self.counters.policy_evaluation(&gate);
+        }
+        if let (Some(refusal), false) =
+            (&prepared.refusal, matches!(gate, GateOutcome::Deny { .. }))
+        {
+            return Err(refusal.clone());
         }
         let run_id = uuid::Uuid::now_v7().to_string();
         match gate {
@@ -554,6 +563,7 @@ impl Governance {
                     .with("environment", env)
                 })?;
                 Ok(Prepared {
+                    refusal: None,
                     params: json!({"environment": env}),
                     version_id: Some(previous.version_id.clone()),
                     environment: Some(env.clone()),
@@ -710,6 +720,7 @@ impl Governance {
             params.insert("replacementRef".into(), r.clone());
         }
         Ok(Prepared {
+            refusal: None,
             params: Value::Object(params),
             version_id: version_row.as_ref().map(|v| v.version_id.clone()),
             environment: None,
@@ -781,6 +792,7 @@ impl Governance {
             created_by: String::new(),
         };
         Ok(Prepared {
+            refusal: None,
             params: json!({"version": label}),
             version_id: Some(row.version_id.clone()),
             environment: None,
@@ -883,7 +895,8 @@ impl Governance {
         }
         let broken = self.broken_references(tx, &version.references).await?;
         let validation_errors = self.validation_errors(tx, overlay, &version).await?;
-        let warnings = check_bind(
+        let mut refusal = None;
+        let checked = check_bind(
             &settings.config,
             &BindRequest {
                 environment: env,
@@ -896,7 +909,20 @@ impl Governance {
                 broken_references: broken,
                 validation_errors,
             },
-        )?;
+        );
+        let warnings = match checked {
+            Ok(warnings) => warnings,
+            Err(e)
+                if matches!(
+                    e.reason,
+                    Reason::AssetArchived | Reason::ArchivedNotBindable
+                ) =>
+            {
+                refusal = Some(e);
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         // What an approved request replays through `parse`: each action's
         // own parameter names, with the version resolved to its id (a
         // promotion holds the version that was bound at request time).
@@ -912,6 +938,7 @@ impl Governance {
             params.insert("allowDeprecated".into(), json!(true));
         }
         Ok(Prepared {
+            refusal,
             params: Value::Object(params),
             version_id: Some(version.version_id.clone()),
             environment: Some(env.to_string()),

@@ -123,6 +123,22 @@ impl Governance {
             event.details = json!({"requestedAction": call.action, "params": stored.params, "requirements": stored.requirements});
             self.append(tx, &mut [event]).await?;
             tally.approval_request(&stored.plugin, &stored.action, "created");
+        } else {
+            // An identical pending request is reused; the attempt is still
+            // one event (spec 06: one per attempt), naming that request.
+            let mut event = event_for(
+                caller,
+                "approval.request",
+                Outcome::PendingApproval,
+                overlay,
+            );
+            event.approval_request_id = stored.request_id.clone();
+            event.version_id = prepared.version_id.clone().unwrap_or_default();
+            event.environment = prepared.environment.clone().unwrap_or_default();
+            event.policy_rule = first_rule.to_string();
+            event.reason = call.reason.clone();
+            event.details = json!({"requestedAction": call.action, "reusedPendingRequest": true});
+            self.append(tx, &mut [event]).await?;
         }
         Ok(stored)
     }
@@ -418,6 +434,9 @@ impl Governance {
                     &mut from,
                 )
                 .await?;
+            if let Some(refusal) = prepared.refusal.clone() {
+                return Err(refusal);
+            }
             let (data, event_id) = self
                 .apply(
                     tx,

@@ -1,0 +1,342 @@
+//! PRM: versions move dev -> stage -> prod and roll back; stage and prod
+//! take approved versions only; broken references block prod.
+
+use serde_json::json;
+
+use super::approvals::{bound, create_version};
+use super::{ensure, ok, refused, Ctx, Fail, Outcome, Subject};
+use crate::proto::gpb;
+
+pub async fn run(ctx: &Ctx, s: &Subject) {
+    if s.governance().is_none() || !s.versioning() {
+        ctx.not_applicable(
+            s,
+            "PRM-01",
+            "promotion",
+            "versioning not supported by this entity",
+        );
+        return;
+    }
+    ctx.run(
+        s,
+        "PRM-01",
+        "v1 promoted dev->stage->prod, v2 bound, rolled back to v1; drafts kept out of prod",
+        prm_01(ctx, s),
+    )
+    .await;
+    ctx.run(
+        s,
+        "PRM-02",
+        "versions list deterministically; labels are unique",
+        prm_02(ctx, s),
+    )
+    .await;
+    ctx.run(
+        s,
+        "PRM-03",
+        "a rollback to a never-bound version is refused",
+        prm_03(ctx, s),
+    )
+    .await;
+    ctx.run(
+        s,
+        "PRM-04",
+        "a broken reference blocks prod and only warns for dev",
+        prm_04(ctx, s),
+    )
+    .await;
+    ctx.run(
+        s,
+        "PRM-06",
+        "ListBindings has one row per configured environment, in order",
+        prm_06(ctx, s),
+    )
+    .await;
+    ctx.run(
+        s,
+        "LCY-06",
+        "archiving an asset with bindings is ASSET_HAS_BINDINGS",
+        lcy_06(ctx, s),
+    )
+    .await;
+}
+
+async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
+    let key = s.asset(0);
+    let v1 = create_version(ctx, &key, &format!("ct-{}-v1", ctx.run_id)).await?;
+    let bind = |env: &'static str, version: String| {
+        let key = key.clone();
+        async move {
+            let r = ok(
+                ctx.api
+                    .act(
+                        &ctx.ids.operator,
+                        &key,
+                        "promotion.bind",
+                        json!({"environment": env, "versionId": version}),
+                        false,
+                    )
+                    .await,
+                &format!("bind {env}"),
+            )?;
+            ensure!(
+                r.status == "completed",
+                "bind {env} answered {:?}",
+                r.status
+            );
+            Ok::<(), Fail>(())
+        }
+    };
+    bind("dev", v1.clone()).await?;
+    for (from, to) in [("dev", "stage"), ("stage", "prod")] {
+        let r = ok(
+            ctx.api
+                .act(
+                    &ctx.ids.operator,
+                    &key,
+                    "promotion.promote",
+                    json!({"fromEnv": from, "toEnv": to}),
+                    false,
+                )
+                .await,
+            &format!("promote {from}->{to}"),
+        )?;
+        ensure!(
+            r.status == "completed",
+            "promote {from}->{to} answered {:?}",
+            r.status
+        );
+        ensure!(
+            bound(ctx, &key, to).await?.as_deref() == Some(v1.as_str()),
+            "{to} is not bound to v1 after the promotion"
+        );
+    }
+    let v2 = create_version(ctx, &key, &format!("ct-{}-v2", ctx.run_id)).await?;
+    bind("prod", v2.clone()).await?;
+    let r = ok(
+        ctx.api
+            .act(
+                &ctx.ids.operator,
+                &key,
+                "promotion.rollback",
+                json!({"environment": "prod", "targetVersionId": v1}),
+                false,
+            )
+            .await,
+        "rollback prod to v1",
+    )?;
+    ensure!(r.status == "completed", "rollback answered {:?}", r.status);
+    ensure!(
+        bound(ctx, &key, "prod").await?.as_deref() == Some(v1.as_str()),
+        "prod is not bound to v1 after the rollback"
+    );
+    // The first version (initial discovery) is a draft: never in prod.
+    let versions = list_versions(ctx, s, 100).await?;
+    if let Some(draft) = versions
+        .iter()
+        .find(|v| v.lifecycle.as_ref().is_some_and(|l| l.state == "draft"))
+    {
+        let result = ctx
+            .api
+            .act(
+                &ctx.ids.operator,
+                &key,
+                "promotion.bind",
+                json!({"environment": "prod", "versionId": draft.version_id}),
+                false,
+            )
+            .await;
+        ensure!(
+            result.is_err(),
+            "binding draft version {} to prod succeeded",
+            draft.version
+        );
+    }
+    Ok(())
+}
+
+async fn list_versions(ctx: &Ctx, s: &Subject, page_size: i32) -> Result<Vec<gpb::Version>, Fail> {
+    let key = s.asset(0);
+    let mut out = Vec::new();
+    let mut token = String::new();
+    for _ in 0..1000 {
+        let page = ok(
+            ctx.api
+                .governance()
+                .list_versions(ctx.api.req(
+                    &ctx.ids.viewer,
+                    gpb::ListVersionsRequest {
+                        plugin: key.plugin.clone(),
+                        kind: key.kind.clone(),
+                        name: key.name.clone(),
+                        page_size,
+                        page_token: token.clone(),
+                        ..Default::default()
+                    },
+                ))
+                .await,
+            "ListVersions",
+        )?
+        .into_inner();
+        out.extend(page.versions);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(out)
+}
+
+async fn prm_02(ctx: &Ctx, s: &Subject) -> Outcome {
+    let ids = |v: Vec<gpb::Version>| v.into_iter().map(|v| v.version_id).collect::<Vec<_>>();
+    let a = ids(list_versions(ctx, s, 100).await?);
+    let b = ids(list_versions(ctx, s, 100).await?);
+    let paged = ids(list_versions(ctx, s, 1).await?);
+    ensure!(
+        a.len() >= 3,
+        "{} versions listed; expected the first one plus v1 and v2",
+        a.len()
+    );
+    ensure!(a == b, "two ListVersions calls disagree: {a:?} / {b:?}");
+    ensure!(
+        a == paged,
+        "pages of one give {paged:?}; one page gives {a:?}"
+    );
+    let result = ctx
+        .api
+        .act(
+            &ctx.ids.operator,
+            &s.asset(0),
+            "version.create",
+            json!({"version": format!("ct-{}-v1", ctx.run_id)}),
+            false,
+        )
+        .await;
+    refused(
+        result,
+        "VERSION_LABEL_CONFLICT",
+        "creating a second version with label v1",
+    )?;
+    Ok(())
+}
+
+async fn prm_03(ctx: &Ctx, s: &Subject) -> Outcome {
+    let versions = list_versions(ctx, s, 100).await?;
+    let never = versions
+        .iter()
+        .find(|v| {
+            v.bound_environments.is_empty()
+                && !v.version.ends_with("-v1")
+                && !v.version.ends_with("-v2")
+        })
+        .ok_or_else(|| Fail::Fail("no version that was never bound".into()))?;
+    let result = ctx
+        .api
+        .act(
+            &ctx.ids.operator,
+            &s.asset(0),
+            "promotion.rollback",
+            json!({"environment": "prod", "targetVersionId": never.version_id}),
+            false,
+        )
+        .await;
+    refused(
+        result,
+        "ROLLBACK_TARGET_NOT_PREVIOUSLY_BOUND",
+        "rolling prod back to a version it never had",
+    )?;
+    Ok(())
+}
+
+async fn prm_04(ctx: &Ctx, s: &Subject) -> Outcome {
+    let Some(name) = s.broken.clone() else {
+        return Err(Fail::Skip(
+            "the fixture has no asset with a broken reference (…-broken)".into(),
+        ));
+    };
+    let key = crate::api::AssetKey {
+        plugin: s.plugin.clone(),
+        kind: s.kind().to_string(),
+        name,
+    };
+    super::lifecycle::transition(ctx, &key, "approved").await?;
+    let version = create_version(ctx, &key, &format!("ct-{}-refs", ctx.run_id)).await?;
+    let dev = ok(
+        ctx.api
+            .act(
+                &ctx.ids.operator,
+                &key,
+                "promotion.bind",
+                json!({"environment": "dev", "versionId": version}),
+                false,
+            )
+            .await,
+        "bind dev with a broken reference",
+    )?;
+    ensure!(
+        !dev.warnings.is_empty(),
+        "bind dev with a broken reference carried no warning"
+    );
+    let result = ctx
+        .api
+        .act(
+            &ctx.ids.operator,
+            &key,
+            "promotion.bind",
+            json!({"environment": "prod", "versionId": version}),
+            false,
+        )
+        .await;
+    refused(
+        result,
+        "BROKEN_REFERENCES",
+        "binding prod with a broken reference",
+    )?;
+    Ok(())
+}
+
+async fn prm_06(ctx: &Ctx, s: &Subject) -> Outcome {
+    let key = s.asset(0);
+    let bindings = ok(
+        ctx.api
+            .governance()
+            .list_bindings(ctx.api.req(
+                &ctx.ids.viewer,
+                gpb::ListBindingsRequest {
+                    plugin: key.plugin.clone(),
+                    kind: key.kind.clone(),
+                    name: key.name.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "ListBindings",
+    )?
+    .into_inner();
+    let envs: Vec<String> = bindings
+        .bindings
+        .iter()
+        .map(|b| b.environment.clone())
+        .collect();
+    ensure!(
+        envs == ctx.environments,
+        "ListBindings rows are {envs:?}; the configured environments are {:?}",
+        ctx.environments
+    );
+    Ok(())
+}
+
+async fn lcy_06(ctx: &Ctx, s: &Subject) -> Outcome {
+    let result = ctx
+        .api
+        .act(
+            &ctx.ids.operator,
+            &s.asset(0),
+            "lifecycle.archive",
+            json!({}),
+            false,
+        )
+        .await;
+    refused(result, "ASSET_HAS_BINDINGS", "archiving a bound asset")?;
+    Ok(())
+}
