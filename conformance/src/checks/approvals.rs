@@ -41,11 +41,33 @@ pub async fn run(ctx: &Ctx, s: &Subject) {
         apr_10(ctx, s),
     )
     .await;
+    let held = std::sync::Mutex::new(String::new());
     ctx.run(
         s,
         "APR-02",
         "a gated approval answers pending-approval and waits for an approver",
-        apr_02(ctx, s),
+        apr_02(ctx, s, &held),
+    )
+    .await;
+    ctx.run(
+        s,
+        "APR-08",
+        "an identical pending request is reused",
+        apr_08(ctx, s, &held),
+    )
+    .await;
+    ctx.run(
+        s,
+        "APR-03",
+        "the requester and a viewer cannot approve",
+        apr_03(ctx, s, &held),
+    )
+    .await;
+    ctx.run(
+        s,
+        "FIX-02",
+        "an approver's decision runs the held approval",
+        approve_held(ctx, s, &held),
     )
     .await;
     ctx.run(
@@ -223,7 +245,7 @@ async fn apr_10(ctx: &Ctx, s: &Subject) -> Outcome {
     Ok(())
 }
 
-async fn apr_02(ctx: &Ctx, s: &Subject) -> Outcome {
+async fn apr_02(ctx: &Ctx, s: &Subject, held: &std::sync::Mutex<String>) -> Outcome {
     let key = s.asset(0);
     let first = ok(
         ctx.api
@@ -243,6 +265,7 @@ async fn apr_02(ctx: &Ctx, s: &Subject) -> Outcome {
         first.status,
         first.approval_request_id
     );
+    *held.lock().expect("held request") = first.approval_request_id.clone();
     let state = ok(
         ctx.api.state_of(&ctx.ids.viewer, &key).await,
         "GetAssetGovernance",
@@ -250,25 +273,6 @@ async fn apr_02(ctx: &Ctx, s: &Subject) -> Outcome {
     ensure!(
         state == "draft",
         "the state changed to {state:?} before any approval"
-    );
-    // APR-08: the same request again is the same request.
-    let again = ok(
-        ctx.api
-            .act(
-                &ctx.ids.operator,
-                &key,
-                "lifecycle.setState",
-                json!({"state": "approved"}),
-                false,
-            )
-            .await,
-        "setState approved again",
-    )?;
-    ensure!(
-        again.approval_request_id == first.approval_request_id,
-        "APR-08: an identical request got a new id {} (first {})",
-        again.approval_request_id,
-        first.approval_request_id
     );
     let request = ok(
         ctx.api
@@ -283,6 +287,12 @@ async fn apr_02(ctx: &Ctx, s: &Subject) -> Outcome {
         "GetApproval",
     )?
     .into_inner();
+    ensure!(
+        request.status == "pending",
+        "request {} is {:?}; expected pending",
+        request.request_id,
+        request.status
+    );
     if ctx.policy_matches {
         let rules: Vec<&str> = request
             .requirements
@@ -295,25 +305,78 @@ async fn apr_02(ctx: &Ctx, s: &Subject) -> Outcome {
             "requirements name rules {rules:?}; the kind gate applies to Agent only"
         );
     }
-    // APR-03: the requester and a viewer cannot decide.
-    refused(
+    Ok(())
+}
+
+fn held_id(held: &std::sync::Mutex<String>) -> Result<String, Fail> {
+    let id = held.lock().expect("held request").clone();
+    if id.is_empty() {
+        return Err(Fail::Fail("no request is held (APR-02 failed)".into()));
+    }
+    Ok(id)
+}
+
+async fn apr_08(ctx: &Ctx, s: &Subject, held: &std::sync::Mutex<String>) -> Outcome {
+    let id = held_id(held)?;
+    let again = ok(
         ctx.api
-            .approve(&ctx.ids.operator, &key, &first.approval_request_id)
+            .act(
+                &ctx.ids.operator,
+                &s.asset(0),
+                "lifecycle.setState",
+                json!({"state": "approved"}),
+                false,
+            )
             .await,
+        "setState approved again",
+    )?;
+    ensure!(
+        again.approval_request_id == id,
+        "an identical request got id {:?}; the pending one is {id}",
+        again.approval_request_id
+    );
+    Ok(())
+}
+
+async fn apr_03(ctx: &Ctx, s: &Subject, held: &std::sync::Mutex<String>) -> Outcome {
+    let id = held_id(held)?;
+    let key = s.asset(0);
+    refused(
+        ctx.api.approve(&ctx.ids.operator, &key, &id).await,
         "SELF_APPROVAL_FORBIDDEN",
-        "APR-03: the requester approving",
+        "the requester approving their own request",
     )?;
     refused(
-        ctx.api
-            .approve(&ctx.ids.viewer, &key, &first.approval_request_id)
-            .await,
+        ctx.api.approve(&ctx.ids.viewer, &key, &id).await,
         "APPROVER_ROLE_REQUIRED",
-        "APR-03: a viewer approving",
+        "a viewer approving",
     )?;
+    let state = ok(
+        ctx.api.state_of(&ctx.ids.viewer, &key).await,
+        "GetAssetGovernance",
+    )?;
+    ensure!(
+        state == "draft",
+        "after refused decisions the asset is {state:?}"
+    );
+    Ok(())
+}
+
+async fn approve_held(ctx: &Ctx, s: &Subject, held: &std::sync::Mutex<String>) -> Outcome {
+    let id = held_id(held)?;
+    let key = s.asset(0);
+    if ok(
+        ctx.api.state_of(&ctx.ids.viewer, &key).await,
+        "GetAssetGovernance",
+    )? == "approved"
+    {
+        return Err(Fail::Fail(format!(
+            "{} is approved already, before any qualifying approver decided",
+            key.name
+        )));
+    }
     let decided = ok(
-        ctx.api
-            .approve(&ctx.ids.approver1, &key, &first.approval_request_id)
-            .await,
+        ctx.api.approve(&ctx.ids.approver1, &key, &id).await,
         "approver1 approving",
     )?;
     ensure!(
@@ -628,7 +691,7 @@ async fn apr_04(ctx: &Ctx, s: &Subject) -> Outcome {
     refused(
         ctx.api.approve(&ctx.ids.approver1, &key, &id).await,
         "DUPLICATE_DECISION",
-        "APR-03: approver1 deciding twice",
+        "approver1 deciding twice",
     )?;
     ensure!(
         bound(ctx, &key, "prod").await?.is_none(),

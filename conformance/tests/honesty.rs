@@ -1,0 +1,299 @@
+//! The harness is honest: run against a server that breaks one rule, it
+//! fails and names that rule. Each broken server is the real catalog
+//! server (in process) behind a gRPC proxy that bends exactly one
+//! behaviour; with the proxy passing everything through, the same run
+//! passes, so the failures come from the broken rule and nothing else.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use bytes::{Bytes, BytesMut};
+use catalog_conformance::proto::{gpb, pb};
+use catalog_conformance::report::Verdict;
+use clap::Parser;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Incoming;
+use prost::Message;
+use tonic::transport::Channel;
+use tower::ServiceExt;
+
+/// The one rule a proxy breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Passes everything through.
+    None,
+    /// Answers every lifecycle.setState to archived with success, whatever
+    /// the state (so draft -> archived "works").
+    AcceptsAnyArchive,
+    /// Leaves governance.update events out of audit listings.
+    SkipsUpdateEvents,
+    /// Lets a requester approve their own request (the decision reaches
+    /// the server as an approver's).
+    LetsRequesterApprove,
+}
+
+#[derive(Clone)]
+struct Proxy {
+    upstream: Channel,
+    fault: Fault,
+    approver_token: String,
+}
+
+const SECRET: &str = "conformance-honesty-secret-0123456789abcdef";
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+async fn start_server(dir: &std::path::Path) -> catalog::server::RunningServer {
+    let config = catalog::config::ServerConfig::parse_from([
+        "catalog-server".to_string(),
+        "--database-url".into(),
+        format!("sqlite://{}/catalog.db", dir.display()),
+        "--jwt-secret".into(),
+        SECRET.into(),
+        "--approval-policies".into(),
+        fixtures()
+            .join("approval-policies.yaml")
+            .display()
+            .to_string(),
+        "--source-roots".into(),
+        fixtures().display().to_string(),
+        "--sources".into(),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/catalog-sources.yaml")
+            .display()
+            .to_string(),
+        "--db-max-connections".into(),
+        "5".into(),
+    ]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    catalog::server::start(config, Some(listener))
+        .await
+        .expect("server starts")
+}
+
+fn token(subject: &str, roles: &[&str]) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": subject, "roles": roles, "iat": now, "exp": now + 3600}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+type ProxyBody = tonic::body::Body;
+
+/// The subject the harness mints for its operator.
+const OPERATOR: &str = "ct-operator";
+
+/// The `sub` claim of a bearer token (unverified: the server verifies).
+fn subject_of(header: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = header.strip_prefix("Bearer ")?.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["sub"].as_str().map(str::to_string)
+}
+
+/// A unary gRPC message as its 5-byte framed form.
+fn frame(message: &impl Message) -> Bytes {
+    let body = message.encode_to_vec();
+    let mut out = BytesMut::with_capacity(body.len() + 5);
+    out.extend_from_slice(&[0]);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out.freeze()
+}
+
+fn unframe<M: Message + Default>(bytes: &[u8]) -> Option<M> {
+    M::decode(bytes.get(5..)?).ok()
+}
+
+/// A successful gRPC response carrying `data` and `trailers`.
+fn grpc_response(data: Bytes, trailers: http::HeaderMap) -> http::Response<ProxyBody> {
+    let frames = vec![
+        Ok::<_, Infallible>(Frame::data(data)),
+        Ok(Frame::trailers(trailers)),
+    ];
+    let body = StreamBody::new(futures_util::stream::iter(frames));
+    http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(ProxyBody::new(body))
+        .unwrap()
+}
+
+fn ok_trailers() -> http::HeaderMap {
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", "0".parse().unwrap());
+    trailers
+}
+
+async fn handle(
+    proxy: Proxy,
+    request: http::Request<Incoming>,
+) -> Result<http::Response<ProxyBody>, Infallible> {
+    let (mut parts, body) = request.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    if proxy.fault == Fault::AcceptsAnyArchive && path.ends_with("/ExecuteGovernanceAction") {
+        if let Some(call) = unframe::<gpb::ExecuteGovernanceActionRequest>(&bytes) {
+            let to = call
+                .params
+                .as_ref()
+                .and_then(|p| p.fields.get("state"))
+                .and_then(|v| match &v.kind {
+                    Some(prost_types::value::Kind::StringValue(s)) => Some(s.clone()),
+                    _ => None,
+                });
+            if call.action == "lifecycle.setState" && to.as_deref() == Some("archived") {
+                let result = pb::ActionResult {
+                    action: call.action,
+                    status: "completed".into(),
+                    message: "archived".into(),
+                    ..Default::default()
+                };
+                return Ok(grpc_response(frame(&result), ok_trailers()));
+            }
+        }
+    }
+    if proxy.fault == Fault::LetsRequesterApprove && path.ends_with("/ApproveRequest") {
+        let caller = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(subject_of);
+        if caller.as_deref() == Some(OPERATOR) {
+            parts.headers.insert(
+                "authorization",
+                format!("Bearer {}", proxy.approver_token).parse().unwrap(),
+            );
+        }
+    }
+    let forwarded =
+        http::Request::from_parts(parts, ProxyBody::new(http_body_util::Full::new(bytes)));
+    let response = match proxy.upstream.clone().oneshot(forwarded).await {
+        Ok(response) => response,
+        Err(e) => {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", "14".parse().unwrap());
+            trailers.insert(
+                "grpc-message",
+                format!("proxy: {e}").replace('\n', " ").parse().unwrap(),
+            );
+            return Ok(grpc_response(Bytes::new(), trailers));
+        }
+    };
+    if proxy.fault == Fault::SkipsUpdateEvents && path.ends_with("/ListAuditEvents") {
+        let (parts, body) = response.into_parts();
+        let collected = body.collect().await.expect("upstream body");
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        let data = collected.to_bytes();
+        if let Some(mut listing) = unframe::<gpb::ListAuditEventsResponse>(&data) {
+            listing.events.retain(|e| e.action != "governance.update");
+            let mut rebuilt = grpc_response(frame(&listing), trailers);
+            *rebuilt.headers_mut() = parts.headers;
+            return Ok(rebuilt);
+        }
+        let mut rebuilt = grpc_response(data, trailers);
+        *rebuilt.headers_mut() = parts.headers;
+        return Ok(rebuilt);
+    }
+    Ok(response)
+}
+
+/// Serves the proxy in front of `upstream`; returns its address.
+async fn start_proxy(upstream: SocketAddr, fault: Fault) -> SocketAddr {
+    let channel = Channel::from_shared(format!("http://{upstream}"))
+        .unwrap()
+        .connect_lazy();
+    let proxy = Proxy {
+        upstream: channel,
+        fault,
+        approver_token: token("ct-approver-1", &["approver"]),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((io, _)) = listener.accept().await else {
+                return;
+            };
+            let proxy = proxy.clone();
+            let service = hyper::service::service_fn(move |request| handle(proxy.clone(), request));
+            tokio::spawn(async move {
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+                        .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Runs the suite on one plugin through a proxy with `fault`; returns the
+/// ids of the failed checks.
+async fn failed_checks(fault: Fault) -> Vec<&'static str> {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let proxy = start_proxy(server.addr, fault).await;
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let args = catalog_conformance::Args::parse_from([
+        "catalog-conformance".to_string(),
+        "--target".into(),
+        proxy.to_string(),
+        "--jwt-secret-file".into(),
+        secret.display().to_string(),
+        "--plugin".into(),
+        "mcp".into(),
+        "--quick".into(),
+        "--fixtures".into(),
+        fixtures().display().to_string(),
+    ]);
+    let report = catalog_conformance::run(args)
+        .await
+        .expect("the run starts");
+    server.stop().await;
+    let mut failed: Vec<&'static str> = report
+        .results()
+        .into_iter()
+        .filter(|r| matches!(r.verdict, Verdict::Failed(_)))
+        .map(|r| r.id)
+        .collect();
+    failed.dedup();
+    failed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_transparent_proxy_every_check_passes() {
+    assert_eq!(failed_checks(Fault::None).await, Vec::<&str>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_archives_drafts_fails_the_forbidden_transition_check() {
+    let failed = failed_checks(Fault::AcceptsAnyArchive).await;
+    assert!(failed.contains(&"LCY-03"), "failed checks: {failed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_skips_an_audit_event_fails_the_audit_check() {
+    let failed = failed_checks(Fault::SkipsUpdateEvents).await;
+    assert!(failed.contains(&"AUD-01"), "failed checks: {failed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_lets_requesters_approve_fails_the_self_approval_check() {
+    let failed = failed_checks(Fault::LetsRequesterApprove).await;
+    assert!(failed.contains(&"APR-03"), "failed checks: {failed:?}");
+}
