@@ -25,6 +25,7 @@ use crate::storage::{OpenError, Store};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::rpc::{RpcMetrics, RpcMetricsLayer};
 use crate::telemetry::CorrelationLayer;
+use crate::transport::gateway::{Gateway, GatewayOptions};
 use crate::transport::grpc::{
     assets::AssetApi, governance::GovernanceApi, plugins::PluginApi, sources::SourceApi,
 };
@@ -239,9 +240,18 @@ pub async fn start(
         ))
         .service(routes);
     let reloads = Arc::new(ReloadStats::default());
+    let gateway = Gateway::new(
+        crate::proto::FILE_DESCRIPTOR_SET,
+        GatewayOptions {
+            strict: config.http_strict,
+            max_body_bytes: config.http_max_body_bytes,
+        },
+    )
+    .map_err(|e| StartError::Config(format!("HTTP routes from google.api.http: {e}")))?;
     let app = crate::transport::http::router(
         grpc,
         Metrics::new(rpc_metrics, governance.clone(), reloads.clone()),
+        gateway,
     );
 
     crate::governance::settings::watch(governance.clone(), reloads, Duration::from_secs(2));
@@ -276,7 +286,7 @@ pub async fn start(
         store.close().await;
         tracing::info!("server stopped");
     });
-    tracing::info!(%addr, "catalog server listening (gRPC, health, reflection, /metrics)");
+    tracing::info!(%addr, "catalog server listening (gRPC, gRPC-Web, HTTP/JSON, health, reflection, /metrics)");
     Ok(RunningServer {
         addr,
         shutdown: shutdown_tx,
