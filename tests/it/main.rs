@@ -4,6 +4,7 @@
 
 mod assets;
 mod auth;
+mod gateway;
 mod governance;
 mod governance_crash;
 mod governance_model;

@@ -22,7 +22,8 @@ pub fn json_options() -> SerializeOptions {
         .use_enum_numbers(false)
 }
 
-/// A message as grpc-gateway would write it.
+/// A message as grpc-gateway would write it. (Unset proto2 scalars are
+/// left out rather than written with their defaults; the API is proto3.)
 pub fn to_json(message: &DynamicMessage) -> serde_json::Value {
     let mut json = message
         .serialize_with_options(serde_json::value::Serializer, &json_options())
@@ -126,6 +127,25 @@ mod tests {
             to_json(&message),
             json!({"reason": "", "domain": "", "metadata": {}})
         );
+        let field = pool
+            .get_message_by_name("google.protobuf.FieldDescriptorProto")
+            .unwrap();
+        let mut message = DynamicMessage::new(field);
+        message.set_field_by_name("name", Value::String("x".into()));
+        message.set_field_by_name("type", Value::EnumNumber(9));
+        let json = to_json(&message);
+        assert_eq!(json["type"], "TYPE_STRING", "enums by name");
+        assert_eq!(json["options"], serde_json::Value::Null);
+        let option = pool
+            .get_message_by_name("google.protobuf.UninterpretedOption")
+            .unwrap();
+        let mut message = DynamicMessage::new(option);
+        message.set_field_by_name("positive_int_value", Value::U64(u64::MAX));
+        message.set_field_by_name("string_value", Value::Bytes(b"hi".to_vec().into()));
+        let json = to_json(&message);
+        assert_eq!(json["positiveIntValue"], "18446744073709551615");
+        assert_eq!(json["stringValue"], "aGk=");
+        assert_eq!(json["name"], json!([]));
         let status = pool.get_message_by_name("google.rpc.Status").unwrap();
         assert_eq!(
             to_json(&DynamicMessage::new(status)),
