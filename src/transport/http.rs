@@ -1,9 +1,10 @@
 //! The HTTP face of the one listener, told apart by content type:
 //! `application/grpc-web*` goes through tonic-web's translation to the
 //! gRPC tower stack, `application/grpc*` to the stack itself, `GET
-//! /metrics` is answered here, and everything else is the HTTP/JSON API
-//! ([`crate::transport::gateway`]), which answers unknown paths with a
-//! JSON 404. `/metrics` needs no token (spec 08 §4.1), so it sits in
+//! /metrics` and `GET /openapi.json` are answered here, and everything
+//! else is the HTTP/JSON API ([`crate::transport::gateway`]), which
+//! answers unknown paths with a JSON 404. `/metrics` and the OpenAPI
+//! document need no token (spec 08 §4.1), so they sit in
 //! front of the stack that holds the auth layer; the HTTP/JSON API calls
 //! into that stack, so it is authenticated exactly like gRPC.
 
@@ -64,8 +65,16 @@ where
         grpc.clone(),
         |request: http::Request<tonic::body::Body>| request.map(Body::new),
     ));
+    let document = gateway.clone();
     axum::Router::new()
         .route("/metrics", get(scrape))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let text = document.openapi().to_string();
+                async move { ([(header::CONTENT_TYPE, "application/json")], text).into_response() }
+            }),
+        )
         .fallback(move |request: Request| {
             let grpc = grpc.clone();
             let web = web.clone();

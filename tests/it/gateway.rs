@@ -1252,3 +1252,36 @@ async fn grpc_web_is_served_on_the_same_port() {
     assert!(status.contains("16"), "{status}");
     g.s.stop().await;
 }
+
+/// The committed OpenAPI document matches the protos, and the server
+/// serves it. Regenerate it with
+/// `CATALOG_REGENERATE_OPENAPI=1 cargo test --test it gateway::openapi`.
+#[tokio::test]
+async fn openapi_document_is_fresh_and_served() {
+    use catalog::transport::gateway::{openapi, Gateway, GatewayOptions};
+    let gateway = Gateway::new(
+        catalog::proto::FILE_DESCRIPTOR_SET,
+        GatewayOptions::default(),
+    )
+    .unwrap();
+    let fresh = gateway.openapi();
+    let path = repo().join(openapi::COMMITTED_PATH);
+    if std::env::var_os("CATALOG_REGENERATE_OPENAPI").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "{} is stale or missing: regenerate it with \
+         `CATALOG_REGENERATE_OPENAPI=1 cargo test --test it gateway::openapi` and commit it",
+        openapi::COMMITTED_PATH
+    );
+
+    let g = Gw::start(&[]).await;
+    let served = http(g.addr(), "GET", "/openapi.json", &[], b"").await;
+    assert_eq!(served.status, 200, "no token needed");
+    assert_eq!(served.header("content-type"), Some("application/json"));
+    assert_eq!(String::from_utf8(served.body).unwrap(), committed);
+    g.s.stop().await;
+}

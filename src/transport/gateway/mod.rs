@@ -12,6 +12,7 @@
 //! - [`call`]: the in-process gRPC call, metadata in and out.
 //! - [`response`]: message -> JSON with grpc-gateway's default marshaler.
 //! - [`errors`]: the gRPC code -> HTTP status table and the error body.
+//! - [`openapi`]: the OpenAPI v2 document of the same routes.
 //!
 //! Defaults follow grpc-gateway v2: unknown body fields and query
 //! parameters are ignored (the strict option refuses them with 400).
@@ -20,6 +21,7 @@
 
 pub mod call;
 pub mod errors;
+pub mod openapi;
 pub mod request;
 pub mod response;
 pub mod routes;
@@ -67,6 +69,7 @@ struct Inner {
     pool: DescriptorPool,
     routes: RouteTable,
     options: GatewayOptions,
+    openapi: String,
 }
 
 impl Gateway {
@@ -74,11 +77,13 @@ impl Gateway {
     pub fn new(descriptor_set: &[u8], options: GatewayOptions) -> Result<Gateway, String> {
         let pool = DescriptorPool::decode(descriptor_set).map_err(|e| e.to_string())?;
         let routes = RouteTable::from_pool(&pool)?;
+        let openapi = openapi::render(&pool, &routes);
         Ok(Gateway {
             inner: Arc::new(Inner {
                 pool,
                 routes,
                 options,
+                openapi,
             }),
         })
     }
@@ -86,6 +91,11 @@ impl Gateway {
     /// The route table.
     pub fn routes(&self) -> &RouteTable {
         &self.inner.routes
+    }
+
+    /// The OpenAPI v2 document of the routes (JSON text).
+    pub fn openapi(&self) -> &str {
+        &self.inner.openapi
     }
 
     /// The descriptor pool the routes come from.
