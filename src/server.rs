@@ -158,6 +158,11 @@ pub async fn start(
     }
     let settings = governance_settings(&config)?;
     let governance = Governance::new(store.clone(), registry.clone(), settings);
+    let plugins_for_legacy_paths: Vec<(String, String)> = registry
+        .all()
+        .iter()
+        .map(|p| (p.name().to_string(), p.spec.entity.plural.clone()))
+        .collect();
     let catalog = Catalog::new(registry, store.clone(), engine.clone());
 
     let listener = match listener {
@@ -245,6 +250,7 @@ pub async fn start(
         GatewayOptions {
             strict: config.http_strict,
             max_body_bytes: config.http_max_body_bytes,
+            plugins: plugins_for_legacy_paths,
         },
     )
     .map_err(|e| StartError::Config(format!("HTTP routes from google.api.http: {e}")))?;

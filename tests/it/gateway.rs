@@ -875,9 +875,10 @@ async fn every_write_rpc_works_over_http_and_agrees_with_grpc() {
             redact(over_http.ok(), VOLATILE),
             redact(as_json(&result, "catalog.v1alpha1.ActionResult"), VOLATILE)
         ),
-        Err(status) => {
-            assert_eq!(over_http.json()["code"], status.code() as i32);
-        }
+        Err(status) => assert_eq!(
+            redact(over_http.json(), &["correlationId"]),
+            redact(error_body(&status), &["correlationId"])
+        ),
     }
     g.s.stop().await;
 }
@@ -998,6 +999,31 @@ async fn errors_have_grpc_gateways_status_and_body() {
     assert_eq!(denied.json()["code"], 7);
     assert_eq!(denied.json()["details"][0]["reason"], "ROLE_REQUIRED");
 
+    // ABORTED: 409, from a stale If-Match (passed to gRPC metadata).
+    let stale = http(
+        addr,
+        "PATCH",
+        &format!("{AGENT}/support-triage-router"),
+        &[
+            ("Authorization", &admin),
+            ("Content-Type", "application/json"),
+            ("If-Match", "\"999\""),
+        ],
+        br#"{"owner": {"principal": "x"}}"#,
+    )
+    .await;
+    assert_eq!(
+        stale.status,
+        409,
+        "{}",
+        String::from_utf8_lossy(&stale.body)
+    );
+    assert_eq!(stale.json()["code"], 10);
+    assert_eq!(
+        stale.json()["details"][0]["reason"],
+        "CONCURRENT_MODIFICATION"
+    );
+
     // FAILED_PRECONDITION: 400 (grpc-gateway's choice, not 412).
     let refused = g
         .call(
@@ -1107,6 +1133,7 @@ async fn defaults_metadata_and_request_ids_follow_grpc_gateway() {
     .await;
     assert_eq!(plain.status, 200);
     assert_eq!(plain.header("x-request-id"), Some("req-1"));
+    assert_eq!(plain.header("grpc-metadata-x-request-id"), Some("req-1"));
     let via_metadata = http(
         addr,
         "GET",
@@ -1250,6 +1277,45 @@ async fn grpc_web_is_served_on_the_same_port() {
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&anonymous.body).to_string());
     assert!(status.contains("16"), "{status}");
+    g.s.stop().await;
+}
+
+#[tokio::test]
+async fn legacy_plugin_paths_reach_the_canonical_routes() {
+    let g = Gw::start(&[]).await;
+    for (legacy, canonical) in [
+        (
+            "/api/agents_catalog/v1alpha1/agents?pageSize=2",
+            "/api/catalog/v1alpha1/agents/native/agents?pageSize=2",
+        ),
+        (
+            "/api/agents_catalog/v1alpha1/agents/support-triage-router",
+            "/api/catalog/v1alpha1/agents/native/agents/support-triage-router",
+        ),
+        (
+            "/api/agents_catalog/v1alpha1/entities/support-triage-router",
+            "/api/catalog/v1alpha1/agents/native/agents/support-triage-router",
+        ),
+        (
+            "/api/agents_catalog/v1alpha1/actions/asset",
+            "/api/catalog/v1alpha1/agents/actions?scope=asset",
+        ),
+        (
+            "/api/agents_catalog/v1alpha1/sources",
+            "/api/catalog/v1alpha1/agents/sources",
+        ),
+    ] {
+        assert_eq!(g.get(legacy).await, g.get(canonical).await, "{legacy}");
+    }
+    let unknown = g
+        .call(
+            Some(&g.admin),
+            "GET",
+            "/api/nothing_catalog/v1alpha1/things",
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
     g.s.stop().await;
 }
 

@@ -15,11 +15,14 @@ use tower::{Service, ServiceExt};
 
 use super::errors::GatewayError;
 
-/// Request headers that reach gRPC metadata unchanged.
+/// Request headers that reach gRPC metadata unchanged (spec 08 §5:
+/// the token, correlation ids, `if-match` of governance PATCH, and the
+/// caller's deadline).
 const PASSED_HEADERS: &[&str] = &[
     "authorization",
     "x-request-id",
     "x-correlation-id",
+    "if-match",
     "grpc-timeout",
 ];
 
@@ -199,9 +202,9 @@ fn strip_protocol(headers: HeaderMap) -> HeaderMap {
     out
 }
 
-/// Response headers for metadata: `x-request-id` as it is, every other
-/// header as `Grpc-Metadata-<key>` and every trailer as
-/// `Grpc-Trailer-<key>` (grpc-gateway's defaults).
+/// Response headers for metadata: every header as `Grpc-Metadata-<key>`
+/// and every trailer as `Grpc-Trailer-<key>` (grpc-gateway's defaults);
+/// `x-request-id` also as it is, for plain HTTP clients.
 pub fn response_headers(reply: &Reply) -> HeaderMap {
     let mut out = HeaderMap::new();
     let mut put = |prefix: &str, name: &HeaderName, value: &HeaderValue| {
@@ -212,9 +215,8 @@ pub fn response_headers(reply: &Reply) -> HeaderMap {
     for (name, value) in &reply.headers {
         if name == "x-request-id" {
             put("", name, value);
-        } else {
-            put(METADATA_PREFIX, name, value);
         }
+        put(METADATA_PREFIX, name, value);
     }
     for (name, value) in &reply.trailers {
         put(TRAILER_PREFIX, name, value);
@@ -239,6 +241,31 @@ mod tests {
         assert_eq!(out["authorization"], "Bearer t");
         assert_eq!(out["x-request-id"], "r1");
         assert_eq!(out["tenant"], "blue");
+    }
+
+    #[test]
+    fn response_metadata_becomes_prefixed_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_static("r1"));
+        headers.insert("x-shard", HeaderValue::from_static("7"));
+        headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        trailers.insert("x-cost", HeaderValue::from_static("3"));
+        let reply = Reply {
+            headers: strip_protocol(headers),
+            trailers: strip_protocol(trailers),
+            messages: vec![],
+            code: Code::Ok,
+            message: String::new(),
+            details: None,
+        };
+        let out = response_headers(&reply);
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert_eq!(out["x-request-id"], "r1");
+        assert_eq!(out["grpc-metadata-x-request-id"], "r1");
+        assert_eq!(out["grpc-metadata-x-shard"], "7");
+        assert_eq!(out["grpc-trailer-x-cost"], "3");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! the application layer.
 //!
 //! - [`routes`]: path templates and the route table.
+//! - [`legacy`]: `/api/{plugin}_catalog/…` paths rewritten onto routes.
 //! - [`request`]: body, path variables and query parameters -> message.
 //! - [`call`]: the in-process gRPC call, metadata in and out.
 //! - [`response`]: message -> JSON with grpc-gateway's default marshaler.
@@ -21,6 +22,7 @@
 
 pub mod call;
 pub mod errors;
+pub mod legacy;
 pub mod openapi;
 pub mod request;
 pub mod response;
@@ -48,6 +50,9 @@ pub struct GatewayOptions {
     pub strict: bool,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// (plugin, entity plural) of every registered plugin, for the
+    /// legacy `/api/{plugin}_catalog/…` paths.
+    pub plugins: Vec<(String, String)>,
 }
 
 impl Default for GatewayOptions {
@@ -55,6 +60,7 @@ impl Default for GatewayOptions {
         GatewayOptions {
             strict: false,
             max_body_bytes: 4 * 1024 * 1024,
+            plugins: Vec::new(),
         }
     }
 }
@@ -68,6 +74,7 @@ pub struct Gateway {
 struct Inner {
     pool: DescriptorPool,
     routes: RouteTable,
+    legacy: legacy::LegacyPaths,
     options: GatewayOptions,
     openapi: String,
 }
@@ -78,10 +85,12 @@ impl Gateway {
         let pool = DescriptorPool::decode(descriptor_set).map_err(|e| e.to_string())?;
         let routes = RouteTable::from_pool(&pool)?;
         let openapi = openapi::render(&pool, &routes);
+        let legacy = legacy::LegacyPaths::new(options.plugins.iter().cloned());
         Ok(Gateway {
             inner: Arc::new(Inner {
                 pool,
                 routes,
+                legacy,
                 options,
                 openapi,
             }),
@@ -133,7 +142,20 @@ impl Gateway {
         B::Error: std::fmt::Display,
     {
         let (parts, body) = request.into_parts();
-        let (route, values) = match self.inner.routes.lookup(&parts.method, parts.uri.path()) {
+        let (path, query) = match self.inner.legacy.rewrite(parts.uri.path()) {
+            Some((path, extra)) => {
+                let query = match (parts.uri.query(), extra) {
+                    (Some(q), Some(e)) => Some(format!("{q}&{e}")),
+                    (q, e) => e.or(q.map(str::to_string)),
+                };
+                (std::borrow::Cow::Owned(path), query)
+            }
+            None => (
+                std::borrow::Cow::Borrowed(parts.uri.path()),
+                parts.uri.query().map(str::to_string),
+            ),
+        };
+        let (route, values) = match self.inner.routes.lookup(&parts.method, &path) {
             Lookup::Found(route, values) => (route, values),
             Lookup::WrongMethod => return Err(GatewayError::wrong_method()),
             Lookup::NotFound => return Err(GatewayError::not_found()),
@@ -155,7 +177,7 @@ impl Gateway {
         let message = request::build(
             route,
             &values,
-            parts.uri.query(),
+            query.as_deref(),
             &body,
             self.inner.options.strict,
         )?;
