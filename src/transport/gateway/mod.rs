@@ -202,34 +202,39 @@ impl Gateway {
                 headers,
             ));
         }
-        let mut rendered = Vec::new();
+        let mut messages = Vec::with_capacity(reply.messages.len());
         for frame in &reply.messages {
-            let message =
+            messages.push(
                 DynamicMessage::decode(route.rpc.output(), frame.clone()).map_err(|e| {
                     GatewayError {
                         code: Code::Internal,
                         message: format!("undecodable answer: {e}"),
                     }
-                })?;
-            let mut json = response::to_json(&message);
-            if let Some(field) = &route.response_body {
-                json = json
-                    .get_mut(field.json_name())
-                    .map(serde_json::Value::take)
-                    .unwrap_or_default();
-            }
-            rendered.push(json);
+                })?,
+            );
         }
-        let body = if route.rpc.is_server_streaming() {
-            let mut out = String::new();
-            for json in rendered {
-                out.push_str(&serde_json::json!({ "result": json }).to_string());
-                out.push('\n');
+        let render = |message: &DynamicMessage| -> serde_json::Value {
+            let json = response::to_json(message);
+            match &route.response_body {
+                Some(field) => json.get(field.json_name()).cloned().unwrap_or_default(),
+                None => json,
+            }
+        };
+        let body: Vec<u8> = if route.rpc.is_server_streaming() {
+            let mut out = Vec::new();
+            for message in &messages {
+                out.extend_from_slice(
+                    serde_json::json!({ "result": render(message) })
+                        .to_string()
+                        .as_bytes(),
+                );
+                out.push(b'\n');
             }
             out
         } else {
-            match rendered.into_iter().next() {
-                Some(json) => json.to_string(),
+            match messages.first() {
+                Some(message) if route.response_body.is_none() => response::to_json_bytes(message),
+                Some(message) => render(message).to_string().into_bytes(),
                 None => {
                     return Err(GatewayError {
                         code: Code::Internal,
