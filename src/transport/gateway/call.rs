@@ -57,12 +57,33 @@ pub fn metadata(headers: &HeaderMap) -> HeaderMap {
         if PASSED_HEADERS.contains(&name.as_str()) {
             out.append(name.clone(), value.clone());
         } else if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
+            if reserved(key) {
+                continue;
+            }
             if let Ok(key) = HeaderName::from_bytes(key.as_bytes()) {
                 out.append(key, value.clone());
             }
         }
     }
     out
+}
+
+/// Keys a caller may not set through `Grpc-Metadata-*`: the gRPC
+/// protocol's own and HTTP's connection headers.
+fn reserved(key: &str) -> bool {
+    (key.starts_with("grpc-") && key != "grpc-timeout")
+        || matches!(
+            key,
+            "content-type"
+                | "content-length"
+                | "te"
+                | "host"
+                | "connection"
+                | "keep-alive"
+                | "transfer-encoding"
+                | "upgrade"
+                | "trailer"
+        )
 }
 
 /// Calls `grpc` with one request message and collects the answer.
@@ -234,6 +255,12 @@ mod tests {
         headers.insert("authorization", HeaderValue::from_static("Bearer t"));
         headers.insert("x-request-id", HeaderValue::from_static("r1"));
         headers.insert("grpc-metadata-tenant", HeaderValue::from_static("blue"));
+        headers.insert("grpc-metadata-te", HeaderValue::from_static("x"));
+        headers.insert(
+            "grpc-metadata-grpc-encoding",
+            HeaderValue::from_static("gzip"),
+        );
+        headers.insert("grpc-metadata-content-type", HeaderValue::from_static("x"));
         headers.insert("cookie", HeaderValue::from_static("secret"));
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         let out = metadata(&headers);

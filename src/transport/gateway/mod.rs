@@ -123,7 +123,10 @@ impl Gateway {
         let request_id = request.headers().get("x-request-id").cloned();
         let mut response = match self.transcode(grpc, request).await {
             Ok(response) => response,
-            Err(error) => error.into_response(),
+            Err(error) => {
+                tracing::debug!(code = ?error.code, message = %error.message, "HTTP/JSON request refused by the gateway");
+                error.into_response()
+            }
         };
         if let Some(id) = request_id {
             response.headers_mut().entry("x-request-id").or_insert(id);
