@@ -12,6 +12,7 @@
 //! - [`request`]: body, path variables and query parameters -> message.
 //! - [`call`]: the in-process gRPC call, metadata in and out.
 //! - [`response`]: message -> JSON with grpc-gateway's default marshaler.
+//! - [`wire`]: the same JSON straight from the wire bytes (the fast path).
 //! - [`errors`]: the gRPC code -> HTTP status table and the error body.
 //! - [`openapi`]: the OpenAPI v2 document of the same routes.
 //!
@@ -27,6 +28,7 @@ pub mod openapi;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod wire;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -205,45 +207,45 @@ impl Gateway {
                 headers,
             ));
         }
-        let mut messages = Vec::with_capacity(reply.messages.len());
-        for frame in &reply.messages {
-            messages.push(
-                DynamicMessage::decode(route.rpc.output(), frame.clone()).map_err(|e| {
-                    GatewayError {
-                        code: Code::Internal,
-                        message: format!("undecodable answer: {e}"),
-                    }
-                })?,
-            );
-        }
-        let render = |message: &DynamicMessage| -> serde_json::Value {
-            let json = response::to_json(message);
-            match &route.response_body {
+        let output = route.rpc.output();
+        let decode = |frame: &Bytes| {
+            DynamicMessage::decode(output.clone(), frame.clone()).map_err(|e| GatewayError {
+                code: Code::Internal,
+                message: format!("undecodable answer: {e}"),
+            })
+        };
+        let render = |frame: &Bytes| -> Result<serde_json::Value, GatewayError> {
+            let json = response::to_json(&decode(frame)?);
+            Ok(match &route.response_body {
                 Some(field) => json.get(field.json_name()).cloned().unwrap_or_default(),
                 None => json,
-            }
+            })
         };
         let body: Vec<u8> = if route.rpc.is_server_streaming() {
             let mut out = Vec::new();
-            for message in &messages {
-                out.extend_from_slice(
-                    serde_json::json!({ "result": render(message) })
-                        .to_string()
-                        .as_bytes(),
-                );
+            for frame in &reply.messages {
+                let line = serde_json::json!({ "result": render(frame)? }).to_string();
+                out.extend_from_slice(line.as_bytes());
                 out.push(b'\n');
             }
             out
         } else {
-            match messages.first() {
-                Some(message) if route.response_body.is_none() => response::to_json_bytes(message),
-                Some(message) => render(message).to_string().into_bytes(),
-                None => {
-                    return Err(GatewayError {
-                        code: Code::Internal,
-                        message: "the RPC answered without a message".into(),
-                    })
-                }
+            let Some(frame) = reply.messages.first() else {
+                return Err(GatewayError {
+                    code: Code::Internal,
+                    message: "the RPC answered without a message".into(),
+                });
+            };
+            let mut out = Vec::with_capacity(frame.len() * 2);
+            match &route.response_body {
+                None => match wire::transcode(&output, frame, &mut out) {
+                    Ok(()) => out,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "fast JSON path failed; decoding the answer");
+                        response::to_json_bytes(&decode(frame)?)
+                    }
+                },
+                Some(_) => render(frame)?.to_string().into_bytes(),
             }
         };
         headers.insert(
