@@ -316,6 +316,16 @@ async fn every_read_rpc_answers_alike_over_grpc_and_http() {
             .await,
         as_json(&grpc, "catalog.v1alpha1.AssetResource")
     );
+    // A "/" inside a name travels as %2F and is decoded after matching.
+    let grpc = s
+        .get("model", "CatalogModel", "acme/granite-8b-instruct")
+        .await
+        .unwrap();
+    assert_eq!(
+        g.get("/api/catalog/v1alpha1/model/assets/CatalogModel/acme%2Fgranite-8b-instruct")
+            .await,
+        as_json(&grpc, "catalog.v1alpha1.AssetResource")
+    );
     let grpc = s
         .assets()
         .list_entities(pb::ListEntitiesRequest {
