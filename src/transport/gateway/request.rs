@@ -364,6 +364,42 @@ mod tests {
     }
 
     #[test]
+    fn random_queries_and_bodies_never_panic() {
+        let pool = DescriptorPool::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
+        let table = RouteTable::from_pool(&pool).unwrap();
+        let Lookup::Found(list, values) =
+            table.lookup(&http::Method::GET, "/api/governance/v1alpha1/approvals")
+        else {
+            panic!("route");
+        };
+        let Lookup::Found(patch, patch_values) = table.lookup(
+            &http::Method::PATCH,
+            "/api/governance/v1alpha1/assets/p/K/n",
+        ) else {
+            panic!("route");
+        };
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut pick = |alphabet: &[u8], max: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = seed % max;
+            (0..len)
+                .map(|i| {
+                    alphabet[((seed >> (i % 50)) as usize + i as usize) % alphabet.len()] as char
+                })
+                .collect::<String>()
+        };
+        for _ in 0..5_000 {
+            let query = pick(b"=&.%2Fstatuscreated_AfterpageSize0123-T:Z+", 40);
+            let _ = build(list, &values, Some(&query), b"", false);
+            let _ = build(list, &values, Some(&query), b"", true);
+            let body = pick(b"{}[]\":,0123 ownerprincipal-truenull", 40);
+            let _ = build(patch, &patch_values, Some(&query), body.as_bytes(), false);
+        }
+    }
+
+    #[test]
     fn strict_mode_refuses_unknown_parameters_and_fields() {
         let err = try_request(http::Method::GET, "/api/plugins?nope=1", "", true).unwrap_err();
         assert_eq!(err.code, tonic::Code::InvalidArgument);

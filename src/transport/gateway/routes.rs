@@ -687,6 +687,40 @@ mod tests {
         }
     }
 
+    /// A small deterministic generator (no extra dependency).
+    fn noise(seed: &mut u64, alphabet: &[u8], max: usize) -> String {
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        let len = (next() as usize) % max;
+        (0..len)
+            .map(|_| alphabet[(next() as usize) % alphabet.len()] as char)
+            .collect()
+    }
+
+    #[test]
+    fn random_templates_and_paths_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"/{}=*.:ab_%2F";
+        let known = [
+            t("/v1/{a}/x/{b=**}:v"),
+            t("/v1/{a.b=c/*}/{d}"),
+            t("/{x=**}/y/**"),
+        ];
+        for _ in 0..20_000 {
+            let text = noise(&mut seed, alphabet, 24);
+            if let Ok(template) = Template::parse(&text) {
+                let _ = template.matches(&text);
+            }
+            for template in &known {
+                let _ = template.matches(&text);
+            }
+        }
+    }
+
     fn pool() -> DescriptorPool {
         DescriptorPool::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap()
     }

@@ -478,6 +478,53 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        let pool = DescriptorPool::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
+        let targets = [
+            "catalog.v1alpha1.ListAssetsResponse",
+            "catalog.v1alpha1.ActionResult",
+            "catalog.governance.v1alpha1.AssetGovernance",
+            "google.protobuf.Struct",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // Valid-looking prefixes make the walk go deeper than pure noise.
+        let valid = pb::ActionResult {
+            action: "a".into(),
+            data: Some(crate::transport::grpc::convert::to_struct(
+                json!({"k": [1, {"x": "y"}]}).as_object().unwrap(),
+            )),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        for round in 0..20_000 {
+            let mut bytes: Vec<u8> = if round % 2 == 0 {
+                valid.clone()
+            } else {
+                Vec::new()
+            };
+            let len = (next() % 40) as usize;
+            for _ in 0..len {
+                let position = (next() as usize) % (bytes.len() + 1);
+                bytes.insert(position, next() as u8);
+            }
+            let message = pool
+                .get_message_by_name(targets[round % targets.len()])
+                .unwrap();
+            let mut out = Vec::new();
+            if transcode(&message, &bytes, &mut out).is_ok() {
+                serde_json::from_slice::<serde_json::Value>(&out)
+                    .expect("whatever is written is JSON");
+            }
+        }
+    }
+
+    #[test]
     fn maps_int64_and_garbage() {
         use crate::proto::catalog::governance::v1alpha1 as gpb;
         let response = gpb::VerifyAuditChainResponse {
