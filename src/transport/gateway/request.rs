@@ -96,7 +96,13 @@ fn apply_query(
     let mut seen: HashSet<String> = HashSet::new();
     for (key, value) in form_urlencoded_pairs(query)? {
         let names: Vec<String> = key.split('.').map(str::to_string).collect();
-        let Some(fields) = resolve(input, &names) else {
+        let fields = resolve(input, &names).or_else(|| {
+            // Spec 08 §2: the query also accepts nextPageToken for page_token.
+            matches!(key.as_str(), "nextPageToken" | "next_page_token")
+                .then(|| resolve(input, &["page_token".to_string()]))
+                .flatten()
+        });
+        let Some(fields) = fields else {
             if strict {
                 return Err(GatewayError::invalid(format!(
                     "unknown query parameter {key:?}"
@@ -361,6 +367,21 @@ mod tests {
         assert_eq!(json["pageSize"], 5);
         assert_eq!(json["pageToken"], "abc");
         assert_eq!(json["kind"], "Model");
+        let alias = request(
+            http::Method::GET,
+            "/api/catalog/v1alpha1/models/assets?nextPageToken=t1",
+            "",
+            true,
+        );
+        assert_eq!(alias["pageToken"], "t1", "nextPageToken is page_token");
+        let own = request(
+            http::Method::GET,
+            "/api/catalog/v1alpha1/models/native/models?nextPageToken=t2",
+            "",
+            true,
+        );
+        assert_eq!(own["nextPageToken"], "t2", "a field of that name wins");
+        assert_eq!(own["pageToken"], "");
     }
 
     #[test]
