@@ -161,6 +161,27 @@ pub struct ServerConfig {
         help_heading = "Authentication"
     )]
     pub allow_anonymous_read: bool,
+
+    /// HTTP/JSON API: refuse unknown JSON body fields and unknown query
+    /// parameters with 400 instead of ignoring them (grpc-gateway's
+    /// default is to ignore them).
+    #[arg(
+        long,
+        env = "CATALOG_HTTP_STRICT",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "HTTP/JSON API"
+    )]
+    pub http_strict: bool,
+
+    /// HTTP/JSON API: largest accepted request body in bytes; a larger
+    /// body is refused with 400.
+    #[arg(
+        long,
+        env = "CATALOG_HTTP_MAX_BODY_BYTES",
+        default_value_t = 4 * 1024 * 1024,
+        help_heading = "HTTP/JSON API"
+    )]
+    pub http_max_body_bytes: usize,
 }
 
 /// A configuration value that must not appear in logs or debug output.

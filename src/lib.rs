@@ -12,7 +12,8 @@
 //! - [`storage`] persists records and source state in SQLite or PostgreSQL.
 //! - [`catalog`] is the application layer the transports call.
 //! - [`auth`] verifies bearer tokens and enforces the role each RPC needs.
-//! - [`transport`] serves the gRPC API and maps errors to google.rpc.Status.
+//! - [`transport`] serves the API over gRPC, gRPC-Web and HTTP/JSON (a
+//!   grpc-gateway compatible transcoder) and maps errors to google.rpc.Status.
 //! - [`server`] wires everything together behind one listener.
 //! - [`cli`] is `catalogctl`: a capabilities-driven gRPC client with no
 //!   plugin knowledge of its own.

@@ -25,6 +25,7 @@ use crate::storage::{OpenError, Store};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::rpc::{RpcMetrics, RpcMetricsLayer};
 use crate::telemetry::CorrelationLayer;
+use crate::transport::gateway::{Gateway, GatewayOptions};
 use crate::transport::grpc::{
     assets::AssetApi, governance::GovernanceApi, plugins::PluginApi, sources::SourceApi,
 };
@@ -157,6 +158,11 @@ pub async fn start(
     }
     let settings = governance_settings(&config)?;
     let governance = Governance::new(store.clone(), registry.clone(), settings);
+    let plugins_for_legacy_paths: Vec<(String, String)> = registry
+        .all()
+        .iter()
+        .map(|p| (p.name().to_string(), p.spec.entity.plural.clone()))
+        .collect();
     let catalog = Catalog::new(registry, store.clone(), engine.clone());
 
     let listener = match listener {
@@ -239,9 +245,19 @@ pub async fn start(
         ))
         .service(routes);
     let reloads = Arc::new(ReloadStats::default());
+    let gateway = Gateway::new(
+        crate::proto::FILE_DESCRIPTOR_SET,
+        GatewayOptions {
+            strict: config.http_strict,
+            max_body_bytes: config.http_max_body_bytes,
+            plugins: plugins_for_legacy_paths,
+        },
+    )
+    .map_err(|e| StartError::Config(format!("HTTP routes from google.api.http: {e}")))?;
     let app = crate::transport::http::router(
         grpc,
         Metrics::new(rpc_metrics, governance.clone(), reloads.clone()),
+        gateway,
     );
 
     crate::governance::settings::watch(governance.clone(), reloads, Duration::from_secs(2));
@@ -276,7 +292,7 @@ pub async fn start(
         store.close().await;
         tracing::info!("server stopped");
     });
-    tracing::info!(%addr, "catalog server listening (gRPC, health, reflection, /metrics)");
+    tracing::info!(%addr, "catalog server listening (gRPC, gRPC-Web, HTTP/JSON, health, reflection, /metrics)");
     Ok(RunningServer {
         addr,
         shutdown: shutdown_tx,

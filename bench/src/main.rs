@@ -3,7 +3,9 @@
 //! trivial unary RPC (grpc.health.v1.Health/Check) over gRPC on loopback at
 //! several concurrency levels. Every figure is reported next to its ratio
 //! to the trivial RPC measured in the same run, so machines of different
-//! speed can be compared.
+//! speed can be compared. The same GetAsset and ListAssets load then runs
+//! over the HTTP/JSON API (HTTP/1.1 keep-alive, one connection per client,
+//! JSON parsed by the client) and is reported as a ratio to gRPC.
 //!
 //! Run: `cargo build --release --bin catalog-server -p catalog && cargo run --release -p catalog-bench -- --assets 100000`
 
@@ -14,8 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use catalog::proto::catalog::v1alpha1 as pb;
 use clap::Parser;
+use http_body_util::{BodyExt, Full};
 use tonic::transport::Channel;
 
 #[derive(Parser)]
@@ -209,9 +213,65 @@ struct Measure {
     p99: Duration,
 }
 
-async fn drive<F, Fut>(channels: &[Channel], concurrency: usize, seconds: u64, call: F) -> Measure
+/// One HTTP/1.1 keep-alive connection, used by one client at a time.
+type Http1 = Arc<tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>;
+
+async fn http1(addr: &str) -> Http1 {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    Arc::new(tokio::sync::Mutex::new(sender))
+}
+
+/// GET `path` over HTTP/JSON with the bench token; the body is parsed.
+async fn http_get(conn: Http1, path: String) {
+    let mut sender = conn.lock().await;
+    sender.ready().await.unwrap();
+    let bearer = BEARER.get().expect("token loaded before the first call");
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, "127.0.0.1")
+        .header(hyper::header::AUTHORIZATION, bearer.as_bytes())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let _: serde_json::Value = serde_json::from_slice(&body).unwrap();
+}
+
+/// The ListAssets filter of call `i` (same for both transports).
+fn list_filter(i: usize) -> String {
+    format!(
+        "agentType = '{}' AND labels.team = 'team-{}'",
+        ["router", "planner", "executor", "conversational"][i % 4],
+        i % 20
+    )
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn drive<C, F, Fut>(channels: &[C], concurrency: usize, seconds: u64, call: F) -> Measure
 where
-    F: Fn(Channel, usize) -> Fut + Send + Sync + 'static,
+    C: Clone + Send + 'static,
+    F: Fn(C, usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     let call = Arc::new(call);
@@ -347,6 +407,9 @@ async fn main() {
     let mut report = String::new();
     let _ = writeln!(report, "assets: {} ({} per kind, {} kinds), load to SERVING: {:.2} s, RSS after load: {} MB (peak {} MB)\n", per_kind * KINDS.len(), per_kind, KINDS.len(), load.as_secs_f64(), rss / 1024, peak / 1024);
     let _ = writeln!(report, "| clients | RPC | calls/s | ratio to trivial | p50 ms | p99 ms |\n|---|---|---|---|---|---|");
+    let mut versus = String::from(
+        "\nHTTP/JSON against gRPC (same server, same run):\n\n| clients | RPC | gRPC calls/s | HTTP/JSON calls/s | HTTP/gRPC | HTTP p50 ms | HTTP p99 ms |\n|---|---|---|---|---|---|---|\n",
+    );
     for &concurrency in &args.concurrency {
         let trivial = drive(&channels, concurrency, args.seconds, |ch, _| async move {
             let _ = tonic_health::pb::health_client::HealthClient::new(ch)
@@ -372,15 +435,10 @@ async fn main() {
         })
         .await;
         let list = drive(&channels, concurrency, args.seconds, |ch, i| async move {
-            let filter = format!(
-                "agentType = '{}' AND labels.team = 'team-{}'",
-                ["router", "planner", "executor", "conversational"][i % 4],
-                i % 20
-            );
             pb::asset_service_client::AssetServiceClient::new(ch)
                 .list_assets(authed(pb::ListAssetsRequest {
                     plugin: "agents".into(),
-                    filter_query: filter,
+                    filter_query: list_filter(i),
                     page_size: 50,
                     ..Default::default()
                 }))
@@ -388,6 +446,45 @@ async fn main() {
                 .unwrap();
         })
         .await;
+        // The same two loads over HTTP/JSON, one connection per client.
+        let mut conns = Vec::new();
+        for _ in 0..concurrency {
+            conns.push(http1(&addr).await);
+        }
+        let http_get_asset = drive(&conns, concurrency, args.seconds, move |conn, i| {
+            http_get(
+                conn,
+                format!(
+                    "/api/catalog/v1alpha1/agents/assets/Agent/agent-{:06}",
+                    i % per_kind
+                ),
+            )
+        })
+        .await;
+        let http_list = drive(&conns, concurrency, args.seconds, |conn, i| {
+            http_get(
+                conn,
+                format!(
+                    "/api/catalog/v1alpha1/agents/assets?filterQuery={}&pageSize=50",
+                    percent(&list_filter(i))
+                ),
+            )
+        })
+        .await;
+        for (name, grpc, http) in [
+            ("GetAsset, repeated read", &get, &http_get_asset),
+            ("ListAssets 50, filtered", &list, &http_list),
+        ] {
+            let _ = writeln!(
+                versus,
+                "| {concurrency} | {name} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                grpc.throughput,
+                http.throughput,
+                http.throughput / grpc.throughput,
+                http.p50.as_secs_f64() * 1000.0,
+                http.p99.as_secs_f64() * 1000.0
+            );
+        }
         for (name, m) in [
             ("Health/Check (trivial)", &trivial),
             ("GetAsset, first read (cache miss)", &first),
@@ -416,6 +513,7 @@ async fn main() {
         },
         rss_kb(pid, "VmRSS:") / 1024
     );
+    report.push_str(&versus);
     println!("{report}");
     let _ = child.kill().await;
 }

@@ -1,32 +1,56 @@
-//! The plain-HTTP face of the one listener: `GET /metrics` is answered
-//! here, every gRPC request (told apart by its `application/grpc` content
-//! type) goes on to the gRPC tower stack, and anything else is 404. HTTP
-//! endpoints need no token (spec 08 §4.1), so they sit in front of the
-//! stack that holds the auth layer rather than inside it.
+//! The HTTP face of the one listener, told apart by content type:
+//! `application/grpc-web*` goes through tonic-web's translation to the
+//! gRPC tower stack, `application/grpc*` to the stack itself, `GET
+//! /metrics` and `GET /openapi.json` are answered here, and everything
+//! else is the HTTP/JSON API ([`crate::transport::gateway`]), which
+//! answers unknown paths with a JSON 404. `/metrics` and the OpenAPI
+//! document need no token (spec 08 §4.1), so they sit in
+//! front of the stack that holds the auth layer; the HTTP/JSON API calls
+//! into that stack, so it is authenticated exactly like gRPC.
 
 use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower::{Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
 use crate::telemetry::exposition::CONTENT_TYPE;
 use crate::telemetry::metrics::Metrics;
+use crate::transport::gateway::Gateway;
 
-/// Whether a request is gRPC (gRPC-Web's `application/grpc-web` too, so
-/// it reaches the stack once that transport exists).
-pub fn is_grpc(request: &Request) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+/// How a request is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// gRPC (`application/grpc`, `application/grpc+proto`, ...).
+    Grpc,
+    /// gRPC-Web (`application/grpc-web`, `application/grpc-web-text`, ...).
+    GrpcWeb,
+    /// Anything else: HTTP/JSON.
+    Http,
 }
 
-/// The router served on the listener: HTTP routes, then `grpc` for gRPC.
-pub fn router<G, B>(grpc: G, metrics: Metrics) -> axum::Router
+/// The protocol of a request, from its content type.
+pub fn protocol(request: &Request) -> Protocol {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if content_type.starts_with(b"application/grpc-web") {
+        Protocol::GrpcWeb
+    } else if content_type.starts_with(b"application/grpc") {
+        Protocol::Grpc
+    } else {
+        Protocol::Http
+    }
+}
+
+/// The router served on the listener: HTTP routes, then `grpc` for gRPC
+/// and gRPC-Web, then the HTTP/JSON gateway.
+pub fn router<G, B>(grpc: G, metrics: Metrics, gateway: Gateway) -> axum::Router
 where
     G: Service<Request, Response = axum::http::Response<B>, Error = Infallible>
         + Clone
@@ -35,22 +59,37 @@ where
         + 'static,
     G::Future: Send + 'static,
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
+    B::Error: Into<axum::BoxError> + std::fmt::Display,
 {
+    let web = tonic_web::GrpcWebLayer::new().layer(tower::util::MapRequest::new(
+        grpc.clone(),
+        |request: http::Request<tonic::body::Body>| request.map(Body::new),
+    ));
+    let document = gateway.clone();
     axum::Router::new()
         .route("/metrics", get(scrape))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let text = document.openapi().to_string();
+                async move { ([(header::CONTENT_TYPE, "application/json")], text).into_response() }
+            }),
+        )
         .fallback(move |request: Request| {
             let grpc = grpc.clone();
+            let web = web.clone();
+            let gateway = gateway.clone();
             async move {
-                if is_grpc(&request) {
-                    let Ok(response) = grpc.oneshot(request).await;
-                    response.into_response()
-                } else {
-                    (
-                        StatusCode::NOT_FOUND,
-                        "not found: this listener serves gRPC and GET /metrics\n",
-                    )
-                        .into_response()
+                match protocol(&request) {
+                    Protocol::Grpc => {
+                        let Ok(response) = grpc.oneshot(request).await;
+                        response.into_response()
+                    }
+                    Protocol::GrpcWeb => {
+                        let Ok(response) = web.oneshot(request).await;
+                        response.map(Body::new).into_response()
+                    }
+                    Protocol::Http => gateway.handle(grpc, request).await,
                 }
             }
         })

@@ -1,6 +1,8 @@
-//! Transports. Today: gRPC (with health and reflection) and, on the same
-//! listener, plain HTTP for `/metrics`. Every transport calls the same
-//! application layer and maps errors through one table.
+//! Transports, all on one listener: gRPC (with health and reflection),
+//! gRPC-Web, the HTTP/JSON API transcoded from the `google.api.http`
+//! annotations, and plain HTTP for `/metrics`. Every transport goes
+//! through the same gRPC tower stack and maps errors through one table.
 
+pub mod gateway;
 pub mod grpc;
 pub mod http;

@@ -5,6 +5,7 @@
 mod assets;
 mod auth;
 mod cli;
+mod gateway;
 mod governance;
 mod governance_crash;
 mod governance_model;

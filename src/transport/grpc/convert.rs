@@ -381,7 +381,7 @@ pub fn capabilities(manifest: &PluginManifest) -> pb::PluginCapabilities {
             group: format!("{name}_catalog"),
             version: "v1alpha1".into(),
             base_path: base.clone(),
-            openapi_spec_url: String::new(),
+            openapi_spec_url: "/openapi.json".into(),
             grpc: Some(pb::GrpcApi {
                 package: "catalog.v1alpha1".into(),
                 services: [
