@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
 
+use crate::telemetry::probes::{InitialLoad, Readiness};
+
 use crate::auth::{AuthLayer, DevCredentials, LogRefusals, Refusal, RefusalSink};
 use crate::catalog::Catalog;
 use crate::config::ServerConfig;
@@ -254,10 +256,12 @@ pub async fn start(
         },
     )
     .map_err(|e| StartError::Config(format!("HTTP routes from google.api.http: {e}")))?;
+    let readiness = Readiness::new(store.clone());
     let app = crate::transport::http::router(
         grpc,
         Metrics::new(rpc_metrics, governance.clone(), reloads.clone()),
         gateway,
+        readiness.clone(),
     );
 
     crate::governance::settings::watch(governance.clone(), reloads, Duration::from_secs(2));
@@ -265,6 +269,7 @@ pub async fn start(
         engine.clone(),
         governance.clone(),
         health,
+        readiness,
         shutdown_rx.clone(),
         Duration::from_secs(config.reconcile_seconds.max(1)),
     ));
@@ -341,10 +346,23 @@ async fn terminate_signal() {
 /// the overrides other replicas stored, and re-syncs every source whose
 /// data changed. Health turns SERVING once the first load was attempted
 /// for every enabled source.
+/// Sets every served service (and "") to SERVING or NOT_SERVING.
+async fn set_serving(health: &tonic_health::server::HealthReporter, ready: bool) {
+    let status = if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for name in std::iter::once("").chain(SERVICES.iter().copied()) {
+        health.set_service_status(name, status).await;
+    }
+}
+
 async fn sync_loop(
     engine: Arc<Engine>,
     governance: Governance,
     health: tonic_health::server::HealthReporter,
+    readiness: Readiness,
     mut stop: watch::Receiver<bool>,
     every: Duration,
 ) {
@@ -360,17 +378,21 @@ async fn sync_loop(
         .filter(|s| s.enabled)
         .count();
     tracing::info!(sources = total, failed, "initial load finished");
-    for name in std::iter::once("").chain(SERVICES.iter().copied()) {
-        health
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
-    }
+    readiness.initial_load_done(InitialLoad { total, failed });
+    set_serving(&health, readiness.is_ready()).await;
     tokio::spawn(follow_catalog(governance.clone(), stop.clone()));
     tokio::spawn(expire_approvals(governance.clone(), stop.clone()));
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(every) => {}
+        }
+        // gRPC health follows readiness: NOT_SERVING while the database
+        // does not answer (spec 12 §3).
+        if readiness.check_database().await {
+            let ready = readiness.is_ready();
+            tracing::warn!(ready, "readiness changed");
+            set_serving(&health, ready).await;
         }
         if let Err(e) = engine.store().observe_generation().await {
             tracing::warn!(error = %e, "could not read the catalog generation");

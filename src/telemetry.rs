@@ -4,9 +4,11 @@
 //! metadata and attached to every log line and error of that request.
 //! Metrics: [`rpc`] counts and times every gRPC call, [`metrics`] gathers
 //! what `GET /metrics` exports, [`exposition`] writes the text format.
+//! [`probes`] answers liveness and readiness.
 
 pub mod exposition;
 pub mod metrics;
+pub mod probes;
 pub mod rpc;
 
 use std::task::{Context, Poll};

@@ -12,13 +12,14 @@ use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::telemetry::exposition::CONTENT_TYPE;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::probes::Readiness;
 use crate::transport::gateway::Gateway;
 
 /// How a request is served.
@@ -50,7 +51,7 @@ pub fn protocol(request: &Request) -> Protocol {
 
 /// The router served on the listener: HTTP routes, then `grpc` for gRPC
 /// and gRPC-Web, then the HTTP/JSON gateway.
-pub fn router<G, B>(grpc: G, metrics: Metrics, gateway: Gateway) -> axum::Router
+pub fn router<G, B>(grpc: G, metrics: Metrics, gateway: Gateway, readiness: Readiness) -> axum::Router
 where
     G: Service<Request, Response = axum::http::Response<B>, Error = Infallible>
         + Clone
@@ -66,8 +67,23 @@ where
         |request: http::Request<tonic::body::Body>| request.map(Body::new),
     ));
     let document = gateway.clone();
+    let live = readiness.clone();
+    let liveness = move || {
+        let uptime = live.uptime_seconds();
+        async move { json_response(StatusCode::OK, &serde_json::json!({"status": "alive", "uptimeSeconds": uptime})) }
+    };
     axum::Router::new()
         .route("/metrics", get(scrape))
+        .route("/livez", get(liveness.clone()))
+        .route("/healthz", get(liveness))
+        .route(
+            "/readyz",
+            get(move || async move {
+                let (ready, body) = readiness.report().await;
+                let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                json_response(status, &body)
+            }),
+        )
         .route(
             "/openapi.json",
             get(move || {
@@ -94,6 +110,10 @@ where
             }
         })
         .with_state(metrics)
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 async fn scrape(State(metrics): State<Metrics>) -> Response {

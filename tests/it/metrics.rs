@@ -792,3 +792,29 @@ async fn configuration_reloads_are_counted_as_applied_or_refused() {
         .has("governance_config_reloads_total{result=\"refused\"} 1"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn probes_report_liveness_and_readiness_without_a_token() {
+    let s = TestServer::samples().await;
+    for path in ["/livez", "/healthz"] {
+        let live = http_get(addr(&s), path, "").await;
+        assert_eq!(live.status, 200, "{path}: {}", live.body);
+        let body: serde_json::Value = serde_json::from_str(&live.body).unwrap();
+        assert_eq!(body["status"], "alive");
+        assert!(body["uptimeSeconds"].is_u64(), "{body}");
+    }
+    // The sample catalog has loaded once the test server is up.
+    let ready = http_get(addr(&s), "/readyz", "").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let body: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+    assert_eq!(body["status"], "ready");
+    let c = &body["components"];
+    assert_eq!(c["database"]["status"], "ok");
+    assert_eq!(c["migrations"], serde_json::json!({"status": "ok", "applied": 2}));
+    assert_eq!(c["initial_load"]["status"], "ok", "{body}");
+    let sources = &c["initial_load"]["sources"];
+    assert!(sources["total"].as_u64().unwrap() >= 12, "{body}");
+    assert_eq!(sources["failed"], 0);
+    assert_eq!(c["governance"]["backfill"], "done");
+    s.stop().await;
+}
