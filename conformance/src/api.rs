@@ -37,6 +37,7 @@ pub struct Expected {
 
 /// The server under test.
 pub struct Api {
+    targets: Vec<String>,
     channels: Vec<Channel>,
     next: AtomicUsize,
     run_id: String,
@@ -65,6 +66,7 @@ impl Api {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Api {
+            targets: targets.to_vec(),
             channels,
             next: AtomicUsize::new(0),
             run_id: run_id.to_string(),
@@ -76,6 +78,12 @@ impl Api {
     /// Every target's channel (health is checked on each).
     pub fn all_channels(&self) -> &[Channel] {
         &self.channels
+    }
+
+    /// A target for a plain HTTP request (round-robin like the channels).
+    pub fn http_target(&self) -> String {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len();
+        self.targets[i].clone()
     }
 
     fn channel(&self) -> Channel {

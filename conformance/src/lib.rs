@@ -9,6 +9,7 @@
 pub mod api;
 pub mod checks;
 pub mod fixtures;
+pub mod http;
 pub mod identity;
 pub mod proto;
 pub mod report;
