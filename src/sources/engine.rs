@@ -225,11 +225,6 @@ impl Engine {
     /// failed.
     pub async fn reconcile(self: &Arc<Self>) -> usize {
         let sources = self.effective_sources(None).await;
-        let live: HashSet<(String, String)> = sources
-            .iter()
-            .filter(|s| s.enabled)
-            .map(|s| (s.plugin.clone(), s.definition.id.clone()))
-            .collect();
         // Two sources at a time: one can parse and validate while the other
         // writes (the database takes one writer at a time anyway).
         let permits = Arc::new(tokio::sync::Semaphore::new(SYNC_PARALLELISM));
@@ -251,26 +246,60 @@ impl Engine {
                 failed += 1;
             }
         }
-        match self.store.sources_with_records().await {
-            Ok(stored) => {
-                for (plugin, id) in stored {
-                    if !live.contains(&(plugin.clone(), id.clone())) {
-                        if let Err(e) = self.store.remove_source_records(&plugin, &id).await {
-                            tracing::warn!(plugin = %plugin, source = %id, error = %e, "could not remove the records of a removed source");
-                        }
-                        self.applied_fingerprints.lock().await.remove(&(plugin, id));
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not list stored sources"),
-        }
+        self.remove_orphaned_records().await;
         failed
+    }
+
+    /// Removes the records of sources that are no longer configured (or
+    /// are disabled). The configuration is read again first, and each
+    /// source is checked under its sync lock: a source applied while the
+    /// syncs above ran is live by now, and an apply that comes after the
+    /// check syncs after the removal, so its records are never lost.
+    async fn remove_orphaned_records(&self) {
+        if let Err(e) = self.reload_config().await {
+            tracing::warn!(error = %e, "could not reload the source configuration; keeping every source's records this time");
+            return;
+        }
+        let stored = match self.store.sources_with_records().await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list stored sources");
+                return;
+            }
+        };
+        for (plugin, id) in stored {
+            let key = (plugin.clone(), id.clone());
+            let lock = self.sync_lock(&key).await;
+            let _held = lock.lock().await;
+            let live = self
+                .effective_sources(Some(&plugin))
+                .await
+                .iter()
+                .any(|s| s.enabled && s.definition.id == id);
+            if live {
+                continue;
+            }
+            if let Err(e) = self.store.remove_source_records(&plugin, &id).await {
+                tracing::warn!(plugin = %plugin, source = %id, error = %e, "could not remove the records of a removed source");
+            }
+            self.applied_fingerprints.lock().await.remove(&key);
+        }
     }
 
     async fn mark_disabled(&self, source: &EffectiveSource) -> Result<()> {
         let key = (source.plugin.clone(), source.definition.id.clone());
         let lock = self.sync_lock(&key).await;
         let _guard = lock.lock().await;
+        // `source` may come from a snapshot taken before an `enable`; the
+        // current configuration decides.
+        let enabled_now = self
+            .effective_sources(Some(&source.plugin))
+            .await
+            .iter()
+            .any(|s| s.enabled && s.definition.id == source.definition.id);
+        if enabled_now {
+            return Ok(());
+        }
         self.store
             .remove_source_records(&source.plugin, &source.definition.id)
             .await?;

@@ -51,7 +51,12 @@ pub fn protocol(request: &Request) -> Protocol {
 
 /// The router served on the listener: HTTP routes, then `grpc` for gRPC
 /// and gRPC-Web, then the HTTP/JSON gateway.
-pub fn router<G, B>(grpc: G, metrics: Metrics, gateway: Gateway, readiness: Readiness) -> axum::Router
+pub fn router<G, B>(
+    grpc: G,
+    metrics: Metrics,
+    gateway: Gateway,
+    readiness: Readiness,
+) -> axum::Router
 where
     G: Service<Request, Response = axum::http::Response<B>, Error = Infallible>
         + Clone
@@ -70,7 +75,12 @@ where
     let live = readiness.clone();
     let liveness = move || {
         let uptime = live.uptime_seconds();
-        async move { json_response(StatusCode::OK, &serde_json::json!({"status": "alive", "uptimeSeconds": uptime})) }
+        async move {
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({"status": "alive", "uptimeSeconds": uptime}),
+            )
+        }
     };
     axum::Router::new()
         .route("/metrics", get(scrape))
@@ -80,7 +90,11 @@ where
             "/readyz",
             get(move || async move {
                 let (ready, body) = readiness.report().await;
-                let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
                 json_response(status, &body)
             }),
         )
@@ -113,7 +127,12 @@ where
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn scrape(State(metrics): State<Metrics>) -> Response {

@@ -810,7 +810,10 @@ async fn probes_report_liveness_and_readiness_without_a_token() {
     assert_eq!(body["status"], "ready");
     let c = &body["components"];
     assert_eq!(c["database"]["status"], "ok");
-    assert_eq!(c["migrations"], serde_json::json!({"status": "ok", "applied": 2}));
+    assert_eq!(
+        c["migrations"],
+        serde_json::json!({"status": "ok", "applied": 2})
+    );
     assert_eq!(c["initial_load"]["status"], "ok", "{body}");
     let sources = &c["initial_load"]["sources"];
     assert!(sources["total"].as_u64().unwrap() >= 12, "{body}");

@@ -657,3 +657,65 @@ async fn source_actions_need_the_operator_role_on_every_listener() {
     assert!(!server.source("agents", "team-agents").await.enabled);
     server.stop().await;
 }
+
+/// A source applied while the periodic reconcile runs keeps its records:
+/// the reconcile decides what to remove from the configuration as it is
+/// when it removes, not as it was when it started.
+#[tokio::test]
+async fn sources_applied_during_reconciles_keep_their_records() {
+    // A big file source that changes all the time keeps every reconcile
+    // busy syncing it, so applies land while reconciles run.
+    let big = |round: usize| {
+        let mut text = format!("# round {round}\nskills:\n");
+        for n in 0..3000 {
+            text.push_str(&format!("  - {{name: bulk-{n}, version: '1', description: bulk, skillType: shell_command, inputSchema: {{type: object}}, timeoutSeconds: 5}}\n"));
+        }
+        text
+    };
+    let server = TestServer::start_with(|dir| {
+        std::fs::write(dir.join("bulk.yaml"), big(0)).unwrap();
+        std::fs::write(
+            dir.join("bulk-sources.yaml"),
+            "apiVersion: catalog/v1alpha1\nkind: CatalogSources\ncatalogs:\n  skills:\n    sources:\n      - {id: bulk, name: bulk, type: yaml, properties: {yamlCatalogPath: bulk.yaml}}\n",
+        )
+        .unwrap();
+        Options {
+            sources: vec![dir.join("bulk-sources.yaml")],
+            reconcile_seconds: 1,
+            ..Default::default()
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let mut applied = Vec::new();
+    let mut i = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        std::fs::write(server.dir.path().join("bulk.yaml"), big(i + 1)).unwrap();
+        let id = format!("race-{i}");
+        let name = format!("race-skill-{i}");
+        let content = format!("skills:\n  - name: {name}\n    version: '1'\n    description: applied during reconciles\n    skillType: shell_command\n    inputSchema: {{type: object}}\n    timeoutSeconds: 5\n");
+        let source = json!({"name": id, "type": "yaml", "properties": {"yamlContent": content}});
+        server
+            .action("skills", &id, "apply", false, json!({"source": source}))
+            .await
+            .unwrap();
+        applied.push(name);
+        for name in &applied {
+            assert!(
+                server.get("skills", "Skill", name).await.is_ok(),
+                "{name} missing after {} applies",
+                applied.len()
+            );
+        }
+        i += 1;
+    }
+    // Two more reconciles, then every applied source must still be served.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for name in &applied {
+        assert!(
+            server.get("skills", "Skill", name).await.is_ok(),
+            "{name} was removed by a reconcile"
+        );
+    }
+    server.stop().await;
+}

@@ -173,15 +173,19 @@ async fn aud_02(ctx: &Ctx, s: &Subject) -> Outcome {
         diff["new"]["owner"]["principal"] == "ct-owner",
         "the owner update's diff is {diff}; expected new.owner.principal = ct-owner"
     );
-    let approved = events
+    // The asset was approved from draft (APR-02): that event's diff holds
+    // exactly that change of lifecycle.state.
+    let transitions: Vec<serde_json::Value> = events
         .iter()
-        .find(|e| e.action == "lifecycle.setState" && e.outcome == "success")
-        .ok_or_else(|| Fail::Fail("no successful lifecycle.setState event".into()))?;
-    let diff = approved.diff.as_ref().map(from_struct).unwrap_or_default();
+        .filter(|e| e.action == "lifecycle.setState" && e.outcome == "success")
+        .map(|e| e.diff.as_ref().map(from_struct).unwrap_or_default())
+        .collect();
     ensure!(
-        diff["old"]["lifecycle"]["state"] == "draft"
-            && diff["new"]["lifecycle"]["state"] == "approved",
-        "the approval's diff is {diff}; expected lifecycle.state draft -> approved"
+        transitions
+            .iter()
+            .any(|d| d["old"]["lifecycle"]["state"] == "draft"
+                && d["new"]["lifecycle"]["state"] == "approved"),
+        "no lifecycle.setState diff shows lifecycle.state draft -> approved: {transitions:?}"
     );
     let bind = events
         .iter()

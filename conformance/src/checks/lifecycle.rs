@@ -253,8 +253,8 @@ pub async fn transition(ctx: &Ctx, key: &AssetKey, to: &str) -> Outcome {
     Ok(())
 }
 
-/// A path through every allowed transition of the table, from draft.
-fn walk(transitions: &[pb::LifecycleTransition]) -> Vec<(String, String)> {
+/// A path through every allowed transition of the table, from `start`.
+pub fn walk(transitions: &[pb::LifecycleTransition], start: &str) -> Vec<(String, String)> {
     let allowed: Vec<(String, String)> = transitions
         .iter()
         .filter(|t| t.allowed && t.from != t.to)
@@ -264,7 +264,7 @@ fn walk(transitions: &[pb::LifecycleTransition]) -> Vec<(String, String)> {
     // shortest hop towards a state with one.
     let mut path = Vec::new();
     let mut left = allowed.clone();
-    let mut at = "draft".to_string();
+    let mut at = start.to_string();
     for _ in 0..64 {
         if left.is_empty() {
             break;
@@ -295,7 +295,7 @@ async fn lcy_02(ctx: &Ctx, s: &Subject) -> Outcome {
         .and_then(|g| g.lifecycle.clone())
         .unwrap_or_default()
         .transitions;
-    let path = walk(&transitions);
+    let path = walk(&transitions, "draft");
     ensure!(
         !path.is_empty(),
         "the capabilities list no allowed transition"

@@ -54,6 +54,13 @@ pub async fn run(ctx: &Ctx, s: &Subject) {
     .await;
     ctx.run(
         s,
+        "LCY-02",
+        "every allowed transition succeeds at version level too",
+        lcy_02_versions(ctx, s),
+    )
+    .await;
+    ctx.run(
+        s,
         "LCY-06",
         "archiving an asset with bindings is ASSET_HAS_BINDINGS",
         lcy_06(ctx, s),
@@ -129,6 +136,51 @@ async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
     ensure!(
         bound(ctx, &key, "prod").await?.as_deref() == Some(v1.as_str()),
         "prod is not bound to v1 after the rollback"
+    );
+    // A deprecated version binds only with allowDeprecated, and warns.
+    ok(
+        ctx.api
+            .act(
+                &ctx.ids.operator,
+                &key,
+                "lifecycle.deprecate",
+                json!({"versionId": v2}),
+                false,
+            )
+            .await,
+        "deprecating v2",
+    )?;
+    let plain = ctx
+        .api
+        .act(
+            &ctx.ids.operator,
+            &key,
+            "promotion.bind",
+            json!({"environment": "dev", "versionId": v2}),
+            false,
+        )
+        .await;
+    ensure!(
+        plain.is_err(),
+        "binding deprecated v2 without allowDeprecated succeeded"
+    );
+    let flagged = ok(
+        ctx.api
+            .act(
+                &ctx.ids.operator,
+                &key,
+                "promotion.bind",
+                json!({"environment": "dev", "versionId": v2, "allowDeprecated": true}),
+                false,
+            )
+            .await,
+        "binding deprecated v2 with allowDeprecated",
+    )?;
+    ensure!(
+        flagged.status == "completed" && !flagged.warnings.is_empty(),
+        "binding deprecated v2 with allowDeprecated answered {:?} with {} warnings",
+        flagged.status,
+        flagged.warnings.len()
     );
     // The first version (initial discovery) is a draft: never in prod.
     let versions = list_versions(ctx, s, 100).await?;
@@ -338,5 +390,95 @@ async fn lcy_06(ctx: &Ctx, s: &Subject) -> Outcome {
         )
         .await;
     refused(result, "ASSET_HAS_BINDINGS", "archiving a bound asset")?;
+    Ok(())
+}
+
+/// The lifecycle state of one version.
+async fn version_state(
+    ctx: &Ctx,
+    key: &crate::api::AssetKey,
+    version_id: &str,
+) -> Result<String, Fail> {
+    let version = ok(
+        ctx.api
+            .governance()
+            .get_version(ctx.api.req(
+                &ctx.ids.viewer,
+                gpb::GetVersionRequest {
+                    plugin: key.plugin.clone(),
+                    kind: key.kind.clone(),
+                    name: key.name.clone(),
+                    version_id: version_id.to_string(),
+                },
+            ))
+            .await,
+        "GetVersion",
+    )?
+    .into_inner();
+    Ok(version.lifecycle.map(|l| l.state).unwrap_or_default())
+}
+
+/// A version-level setState, approved by approver1 when a gate holds it.
+async fn transition_version(
+    ctx: &Ctx,
+    key: &crate::api::AssetKey,
+    version_id: &str,
+    to: &str,
+) -> Outcome {
+    let result = ok(
+        ctx.api
+            .act(
+                &ctx.ids.operator,
+                key,
+                "lifecycle.setState",
+                json!({"state": to, "versionId": version_id}),
+                false,
+            )
+            .await,
+        &format!("setState {to} on version {version_id}"),
+    )?;
+    if result.status == "pending-approval" {
+        let decided = ok(
+            ctx.api
+                .approve(&ctx.ids.approver1, key, &result.approval_request_id)
+                .await,
+            "approving the version transition",
+        )?;
+        let execution = decided.execution.unwrap_or_default();
+        ensure!(
+            decided.status == "approved" && execution.status == "succeeded",
+            "request {} is {:?}, execution {:?}",
+            decided.request_id,
+            decided.status,
+            execution.status
+        );
+    }
+    let state = version_state(ctx, key, version_id).await?;
+    ensure!(
+        state == to,
+        "version {version_id} is {state:?} after the transition to {to}"
+    );
+    Ok(())
+}
+
+async fn lcy_02_versions(ctx: &Ctx, s: &Subject) -> Outcome {
+    let key = s.asset(0);
+    let version = create_version(ctx, &key, &format!("ct-{}-v3", ctx.run_id)).await?;
+    let start = version_state(ctx, &key, &version).await?;
+    let transitions = s
+        .governance()
+        .and_then(|g| g.lifecycle.clone())
+        .unwrap_or_default()
+        .transitions;
+    let path = super::lifecycle::walk(&transitions, &start);
+    ensure!(!path.is_empty(), "no allowed transition from {start}");
+    for (from, to) in &path {
+        transition_version(ctx, &key, &version, to)
+            .await
+            .map_err(|e| match e {
+                Fail::Fail(why) => Fail::Fail(format!("version {from}->{to}: {why}")),
+                other => other,
+            })?;
+    }
     Ok(())
 }
