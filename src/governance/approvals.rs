@@ -108,37 +108,27 @@ impl Governance {
             correlation_id: caller.correlation_id.clone(),
         };
         let (stored, inserted) = self.store.insert_approval(tx, &row).await?;
-        if inserted {
-            let mut event = event_for(
-                caller,
-                "approval.request",
-                Outcome::PendingApproval,
-                overlay,
-            );
-            event.approval_request_id = stored.request_id.clone();
-            event.version_id = prepared.version_id.clone().unwrap_or_default();
-            event.environment = prepared.environment.clone().unwrap_or_default();
-            event.policy_rule = first_rule.to_string();
-            event.reason = call.reason.clone();
-            event.details = json!({"requestedAction": call.action, "params": stored.params, "requirements": stored.requirements});
-            self.append(tx, &mut [event]).await?;
-            tally.approval_request(&stored.plugin, &stored.action, "created");
+        // Every attempt is one event (spec 06), also when an identical
+        // pending request is reused instead of a new one being created.
+        let mut event = event_for(
+            caller,
+            "approval.request",
+            Outcome::PendingApproval,
+            overlay,
+        );
+        event.approval_request_id = stored.request_id.clone();
+        event.version_id = prepared.version_id.clone().unwrap_or_default();
+        event.environment = prepared.environment.clone().unwrap_or_default();
+        event.policy_rule = first_rule.to_string();
+        event.reason = call.reason.clone();
+        event.details = if inserted {
+            json!({"requestedAction": call.action, "params": stored.params, "requirements": stored.requirements})
         } else {
-            // An identical pending request is reused; the attempt is still
-            // one event (spec 06: one per attempt), naming that request.
-            let mut event = event_for(
-                caller,
-                "approval.request",
-                Outcome::PendingApproval,
-                overlay,
-            );
-            event.approval_request_id = stored.request_id.clone();
-            event.version_id = prepared.version_id.clone().unwrap_or_default();
-            event.environment = prepared.environment.clone().unwrap_or_default();
-            event.policy_rule = first_rule.to_string();
-            event.reason = call.reason.clone();
-            event.details = json!({"requestedAction": call.action, "reusedPendingRequest": true});
-            self.append(tx, &mut [event]).await?;
+            json!({"requestedAction": call.action, "reusedPendingRequest": true})
+        };
+        self.append(tx, &mut [event]).await?;
+        if inserted {
+            tally.approval_request(&stored.plugin, &stored.action, "created");
         }
         Ok(stored)
     }

@@ -612,24 +612,25 @@ pub async fn create_version(ctx: &Ctx, key: &AssetKey, label: &str) -> Result<St
         })
 }
 
+/// The asset's binding rows, one per configured environment.
+pub async fn bindings(ctx: &Ctx, key: &AssetKey) -> Result<gpb::ListBindingsResponse, Fail> {
+    let request = gpb::ListBindingsRequest {
+        plugin: key.plugin.clone(),
+        kind: key.kind.clone(),
+        name: key.name.clone(),
+        ..Default::default()
+    };
+    let response = ctx
+        .api
+        .governance()
+        .list_bindings(ctx.api.req(&ctx.ids.viewer, request))
+        .await;
+    Ok(ok(response, "ListBindings")?.into_inner())
+}
+
 /// The version bound to `env`, if any.
 pub async fn bound(ctx: &Ctx, key: &AssetKey, env: &str) -> Result<Option<String>, Fail> {
-    let bindings = ok(
-        ctx.api
-            .governance()
-            .list_bindings(ctx.api.req(
-                &ctx.ids.viewer,
-                gpb::ListBindingsRequest {
-                    plugin: key.plugin.clone(),
-                    kind: key.kind.clone(),
-                    name: key.name.clone(),
-                    ..Default::default()
-                },
-            ))
-            .await,
-        "ListBindings",
-    )?
-    .into_inner();
+    let bindings = bindings(ctx, key).await?;
     Ok(bindings
         .bindings
         .into_iter()

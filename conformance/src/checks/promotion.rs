@@ -349,22 +349,7 @@ async fn prm_04(ctx: &Ctx, s: &Subject) -> Outcome {
 
 async fn prm_06(ctx: &Ctx, s: &Subject) -> Outcome {
     let key = s.asset(0);
-    let bindings = ok(
-        ctx.api
-            .governance()
-            .list_bindings(ctx.api.req(
-                &ctx.ids.viewer,
-                gpb::ListBindingsRequest {
-                    plugin: key.plugin.clone(),
-                    kind: key.kind.clone(),
-                    name: key.name.clone(),
-                    ..Default::default()
-                },
-            ))
-            .await,
-        "ListBindings",
-    )?
-    .into_inner();
+    let bindings = super::approvals::bindings(ctx, &key).await?;
     let envs: Vec<String> = bindings
         .bindings
         .iter()
