@@ -231,10 +231,13 @@ async fn start_proxy(upstream: SocketAddr, fault: Fault) -> SocketAddr {
             let proxy = proxy.clone();
             let service = hyper::service::service_fn(move |request| handle(proxy.clone(), request));
             tokio::spawn(async move {
-                let _ =
-                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
-                        .await;
+                // gRPC arrives over HTTP/2, the harness's plain HTTP checks
+                // over HTTP/1.1.
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+                .await;
             });
         }
     });
