@@ -429,23 +429,7 @@ async fn history_has(
 
 async fn apr_05(ctx: &Ctx, s: &Subject) -> Outcome {
     let key = s.asset(2);
-    let pending = ok(
-        ctx.api
-            .act(
-                &ctx.ids.operator,
-                &key,
-                "lifecycle.setState",
-                json!({"state": "approved"}),
-                false,
-            )
-            .await,
-        "setState approved",
-    )?;
-    ensure!(
-        pending.status == "pending-approval",
-        "setState approved answered {:?}",
-        pending.status
-    );
+    let pending = request_approval(ctx, &key).await?;
     let rejected = ok(
         ctx.api
             .reject(&ctx.ids.approver1, &key, &pending.approval_request_id)
@@ -480,23 +464,7 @@ async fn apr_05(ctx: &Ctx, s: &Subject) -> Outcome {
 
 async fn apr_06(ctx: &Ctx, s: &Subject) -> Outcome {
     let key = s.asset(2);
-    let pending = ok(
-        ctx.api
-            .act(
-                &ctx.ids.operator,
-                &key,
-                "lifecycle.setState",
-                json!({"state": "approved"}),
-                false,
-            )
-            .await,
-        "setState approved",
-    )?;
-    ensure!(
-        pending.status == "pending-approval",
-        "setState approved answered {:?}",
-        pending.status
-    );
+    let pending = request_approval(ctx, &key).await?;
     let cancelled = ok(
         ctx.api
             .cancel(&ctx.ids.operator, &key, &pending.approval_request_id)
@@ -521,15 +489,12 @@ async fn apr_06(ctx: &Ctx, s: &Subject) -> Outcome {
 async fn apr_07(ctx: &Ctx, s: &Subject) -> Outcome {
     let key = s.asset(2);
     let pending = ok(
-        ctx.api
-            .act(
-                &ctx.ids.operator,
-                &key,
-                "promotion.bind",
-                json!({"environment": "dev", "versionId": "@latest"}),
-                false,
-            )
-            .await,
+        bind(
+            ctx,
+            &key,
+            json!({"environment": "dev", "versionId": "@latest"}),
+        )
+        .await,
         "bind dev (expiry rule)",
     )?;
     ensure!(pending.status == "pending-approval", "bind dev on an expiry-labelled asset answered {:?}; expected pending-approval (rule conformance-expiry)", pending.status);
@@ -585,6 +550,40 @@ async fn apr_07(ctx: &Ctx, s: &Subject) -> Outcome {
         pending.approval_request_id
     );
     Ok(())
+}
+
+/// Binds a version of `key` as the operator (`params`: environment,
+/// versionId and any flags).
+pub async fn bind(
+    ctx: &Ctx,
+    key: &AssetKey,
+    params: serde_json::Value,
+) -> Result<pb::ActionResult, tonic::Status> {
+    ctx.api
+        .act(&ctx.ids.operator, key, "promotion.bind", params, false)
+        .await
+}
+
+/// Asks, as the operator, to approve `key`; the gates must hold it.
+async fn request_approval(ctx: &Ctx, key: &AssetKey) -> Result<pb::ActionResult, Fail> {
+    let pending = ok(
+        ctx.api
+            .act(
+                &ctx.ids.operator,
+                key,
+                "lifecycle.setState",
+                json!({"state": "approved"}),
+                false,
+            )
+            .await,
+        "setState approved",
+    )?;
+    ensure!(
+        pending.status == "pending-approval",
+        "setState approved answered {:?}",
+        pending.status
+    );
+    Ok(pending)
 }
 
 /// Creates a version labelled for this run and returns its id.
@@ -646,15 +645,7 @@ async fn apr_04(ctx: &Ctx, s: &Subject) -> Outcome {
     let version = create_version(ctx, &key, &label).await?;
     for env in ["dev", "stage"] {
         let r = ok(
-            ctx.api
-                .act(
-                    &ctx.ids.operator,
-                    &key,
-                    "promotion.bind",
-                    json!({"environment": env, "versionId": version}),
-                    false,
-                )
-                .await,
+            bind(ctx, &key, json!({"environment": env, "versionId": version})).await,
             &format!("bind {env}"),
         )?;
         ensure!(
@@ -663,15 +654,12 @@ async fn apr_04(ctx: &Ctx, s: &Subject) -> Outcome {
         );
     }
     let pending = ok(
-        ctx.api
-            .act(
-                &ctx.ids.operator,
-                &key,
-                "promotion.bind",
-                json!({"environment": "prod", "versionId": version}),
-                false,
-            )
-            .await,
+        bind(
+            ctx,
+            &key,
+            json!({"environment": "prod", "versionId": version}),
+        )
+        .await,
         "bind prod",
     )?;
     ensure!(
@@ -724,16 +712,12 @@ async fn apr_04(ctx: &Ctx, s: &Subject) -> Outcome {
 
 async fn apr_09(ctx: &Ctx, s: &Subject) -> Outcome {
     let key = s.asset(2);
-    let result = ctx
-        .api
-        .act(
-            &ctx.ids.operator,
-            &key,
-            "promotion.bind",
-            json!({"environment": "dev", "versionId": "@latest"}),
-            false,
-        )
-        .await;
+    let result = bind(
+        ctx,
+        &key,
+        json!({"environment": "dev", "versionId": "@latest"}),
+    )
+    .await;
     let status = refused(
         result,
         "POLICY_DENIED",

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::approvals::{bound, create_version};
+use super::approvals::{bind, bound, create_version};
 use super::{ensure, ok, refused, Ctx, Fail, Outcome, Subject};
 use crate::proto::gpb;
 
@@ -71,19 +71,11 @@ pub async fn run(ctx: &Ctx, s: &Subject) {
 async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
     let key = s.asset(0);
     let v1 = create_version(ctx, &key, &format!("ct-{}-v1", ctx.run_id)).await?;
-    let bind = |env: &'static str, version: String| {
+    let bind_completed = |env: &'static str, version: String| {
         let key = key.clone();
         async move {
             let r = ok(
-                ctx.api
-                    .act(
-                        &ctx.ids.operator,
-                        &key,
-                        "promotion.bind",
-                        json!({"environment": env, "versionId": version}),
-                        false,
-                    )
-                    .await,
+                bind(ctx, &key, json!({"environment": env, "versionId": version})).await,
                 &format!("bind {env}"),
             )?;
             ensure!(
@@ -94,7 +86,7 @@ async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
             Ok::<(), Fail>(())
         }
     };
-    bind("dev", v1.clone()).await?;
+    bind_completed("dev", v1.clone()).await?;
     for (from, to) in [("dev", "stage"), ("stage", "prod")] {
         let r = ok(
             ctx.api
@@ -119,7 +111,7 @@ async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
         );
     }
     let v2 = create_version(ctx, &key, &format!("ct-{}-v2", ctx.run_id)).await?;
-    bind("prod", v2.clone()).await?;
+    bind_completed("prod", v2.clone()).await?;
     let r = ok(
         ctx.api
             .act(
@@ -150,30 +142,18 @@ async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
             .await,
         "deprecating v2",
     )?;
-    let plain = ctx
-        .api
-        .act(
-            &ctx.ids.operator,
-            &key,
-            "promotion.bind",
-            json!({"environment": "dev", "versionId": v2}),
-            false,
-        )
-        .await;
+    let plain = bind(ctx, &key, json!({"environment": "dev", "versionId": v2})).await;
     ensure!(
         plain.is_err(),
         "binding deprecated v2 without allowDeprecated succeeded"
     );
     let flagged = ok(
-        ctx.api
-            .act(
-                &ctx.ids.operator,
-                &key,
-                "promotion.bind",
-                json!({"environment": "dev", "versionId": v2, "allowDeprecated": true}),
-                false,
-            )
-            .await,
+        bind(
+            ctx,
+            &key,
+            json!({"environment": "dev", "versionId": v2, "allowDeprecated": true}),
+        )
+        .await,
         "binding deprecated v2 with allowDeprecated",
     )?;
     ensure!(
@@ -188,16 +168,12 @@ async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
         .iter()
         .find(|v| v.lifecycle.as_ref().is_some_and(|l| l.state == "draft"))
     {
-        let result = ctx
-            .api
-            .act(
-                &ctx.ids.operator,
-                &key,
-                "promotion.bind",
-                json!({"environment": "prod", "versionId": draft.version_id}),
-                false,
-            )
-            .await;
+        let result = bind(
+            ctx,
+            &key,
+            json!({"environment": "prod", "versionId": draft.version_id}),
+        )
+        .await;
         ensure!(
             result.is_err(),
             "binding draft version {} to prod succeeded",
@@ -314,31 +290,24 @@ async fn prm_04(ctx: &Ctx, s: &Subject) -> Outcome {
     super::lifecycle::transition(ctx, &key, "approved").await?;
     let version = create_version(ctx, &key, &format!("ct-{}-refs", ctx.run_id)).await?;
     let dev = ok(
-        ctx.api
-            .act(
-                &ctx.ids.operator,
-                &key,
-                "promotion.bind",
-                json!({"environment": "dev", "versionId": version}),
-                false,
-            )
-            .await,
+        bind(
+            ctx,
+            &key,
+            json!({"environment": "dev", "versionId": version}),
+        )
+        .await,
         "bind dev with a broken reference",
     )?;
     ensure!(
         !dev.warnings.is_empty(),
         "bind dev with a broken reference carried no warning"
     );
-    let result = ctx
-        .api
-        .act(
-            &ctx.ids.operator,
-            &key,
-            "promotion.bind",
-            json!({"environment": "prod", "versionId": version}),
-            false,
-        )
-        .await;
+    let result = bind(
+        ctx,
+        &key,
+        json!({"environment": "prod", "versionId": version}),
+    )
+    .await;
     refused(
         result,
         "BROKEN_REFERENCES",
