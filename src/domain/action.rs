@@ -18,6 +18,19 @@ pub struct ParamDef {
     pub required: bool,
     /// Help.
     pub description: &'static str,
+    /// Allowed values, for type enum.
+    pub enum_values: &'static [&'static str],
+}
+
+/// The endpoint that runs an action, which capabilities publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// ExecuteSourceAction.
+    SourceAction,
+    /// ExecuteGovernanceAction.
+    GovernanceAction,
+    /// ExecuteAssetAction.
+    AssetAction,
 }
 
 /// An action definition.
@@ -43,6 +56,10 @@ pub struct ActionDef {
     pub destructive: bool,
     /// Roles allowed to run it.
     pub required_roles: &'static [&'static str],
+    /// Where it runs.
+    pub endpoint: Endpoint,
+    /// Whether an approval gate may hold it.
+    pub may_require_approval: bool,
 }
 
 const SOURCE_ENTRY: ParamDef = ParamDef {
@@ -52,6 +69,7 @@ const SOURCE_ENTRY: ParamDef = ParamDef {
     required: false,
     description:
         "A source entry {id, name, type, enabled, labels, properties} as in a CatalogSources file",
+    enum_values: &[],
 };
 
 /// The source actions every plugin with sources offers.
@@ -67,6 +85,8 @@ pub fn source_actions() -> Vec<ActionDef> {
         idempotent,
         destructive,
         required_roles: &["operator", "admin"],
+        endpoint: Endpoint::SourceAction,
+        may_require_approval: false,
     };
     vec![
         base(
@@ -216,6 +236,7 @@ const fn param(
         param_type,
         required,
         description,
+        enum_values: &[],
     }
 }
 
@@ -242,6 +263,8 @@ pub fn governance_actions() -> Vec<ActionDef> {
             idempotent,
             destructive,
             required_roles: &["operator", "admin"],
+            endpoint: Endpoint::GovernanceAction,
+            may_require_approval: true,
         };
     vec![
         base(
@@ -350,6 +373,63 @@ pub fn governance_actions() -> Vec<ActionDef> {
     ]
 }
 
+/// The legacy asset actions (spec 01 §7.4), run through ExecuteAssetAction
+/// as the governance action each stands for, so they are gated like it.
+pub fn legacy_asset_actions() -> Vec<ActionDef> {
+    let promote = governance_actions()
+        .into_iter()
+        .find(|a| a.id == "promotion.promote")
+        .expect("promotion.promote is a governance action");
+    let reason = param(
+        "reason",
+        "Reason",
+        "string",
+        false,
+        "Why; recorded on the change and in the audit trail",
+    );
+    let base = |id, display_name, description, category, parameters, idempotent| ActionDef {
+        id,
+        display_name,
+        description,
+        scope: "asset",
+        category,
+        parameters,
+        supports_dry_run: true,
+        idempotent,
+        destructive: false,
+        required_roles: &["operator", "admin"],
+        endpoint: Endpoint::AssetAction,
+        may_require_approval: true,
+    };
+    let mut promote_params = promote.parameters;
+    promote_params.push(reason.clone());
+    vec![
+        base(
+            "deprecate",
+            "Deprecate (legacy)",
+            "Legacy form of lifecycle.deprecate on the asset; phase, when given, must be deprecated",
+            "lifecycle",
+            vec![
+                reason,
+                param("replacementRef", "Replacement", "ref", false, "{plugin, kind, name} of the asset to use instead"),
+                ParamDef {
+                    enum_values: &["deprecated"],
+                    ..param("phase", "Phase", "enum", false, "Only deprecated; other states change through the lifecycle actions")
+                },
+            ],
+            false,
+        ),
+        base(
+            "promote",
+            "Promote (legacy)",
+            "Legacy form of promotion.promote, with the same parameters",
+            "promotion",
+            promote_params,
+            promote.idempotent,
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +440,34 @@ mod tests {
             .into_iter()
             .find(|a| a.id == "apply")
             .unwrap()
+    }
+
+    #[test]
+    fn legacy_actions_run_as_asset_actions_and_are_gateable() {
+        let legacy = legacy_asset_actions();
+        let ids: Vec<&str> = legacy.iter().map(|a| a.id).collect();
+        assert_eq!(ids, ["deprecate", "promote"]);
+        for def in &legacy {
+            assert_eq!((def.scope, def.endpoint), ("asset", Endpoint::AssetAction));
+            assert!(
+                def.may_require_approval && def.supports_dry_run,
+                "{}",
+                def.id
+            );
+        }
+        let names = |def: &ActionDef| def.parameters.iter().map(|p| p.name).collect::<Vec<_>>();
+        assert_eq!(names(&legacy[0]), ["reason", "replacementRef", "phase"]);
+        assert_eq!(
+            names(&legacy[1]),
+            [
+                "toEnv",
+                "fromEnv",
+                "versionId",
+                "latestApproved",
+                "allowDeprecated",
+                "reason"
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! applies the change and appends its audit event. An approved request runs
 //! the same `prepare` again (re-validation) and the same `apply`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
@@ -14,6 +15,7 @@ use super::{
     UNKNOWN,
 };
 use crate::domain::audit::{AuditEvent, Outcome};
+use crate::domain::governance::legacy::LegacyAction;
 use crate::domain::governance::lifecycle::lifecycle_action_target;
 use crate::domain::governance::metadata::{
     approval_fields_error, missing_for_approval, GovernanceMetadata,
@@ -57,6 +59,11 @@ pub struct ActionCall {
     pub dry_run: bool,
     /// Caller's reason.
     pub reason: String,
+    /// The legacy asset action this call came in as (01 §7.4). `action` is
+    /// then its governance action, and `params` are still the legacy
+    /// ones: they are translated once the subject is known, so a refusal
+    /// is audited and counted as that governance action's.
+    pub legacy: Option<LegacyAction>,
 }
 
 /// One check of a dry run.
@@ -242,6 +249,11 @@ impl Governance {
         let overlay = self
             .locked_overlay(&mut tx, &tally, &plugin, &kind, &call.name)
             .await?;
+        let requested: &str = match call.legacy {
+            Some(legacy) => legacy.id(),
+            None => &call.action,
+        };
+        let call = &translate_legacy(call)?;
         let op = parse(&call.action, &call.params)?;
         let prepared = self
             .prepare(
@@ -279,7 +291,9 @@ impl Governance {
             source_type: source_type.as_deref(),
             labels: &labels,
             governance: &overlay.metadata,
-            action: &call.action,
+            // A legacy call is evaluated as itself first (a gate may name
+            // `deprecate`), then as its governance action (07 §3.1).
+            action: requested,
             to_state: prepared.to_state,
             from_state: prepared.from_state,
             asset_state: overlay.lifecycle.state,
@@ -1323,6 +1337,26 @@ fn plan(
         plan_checks: checks,
         ..Default::default()
     }
+}
+
+/// A legacy call as its governance action's call: its params translated
+/// and its `params.reason` as the reason, unless the request gave one.
+fn translate_legacy(call: &ActionCall) -> Result<Cow<'_, ActionCall>> {
+    let Some(legacy) = call.legacy else {
+        return Ok(Cow::Borrowed(call));
+    };
+    let routed = legacy.route(&call.params)?;
+    let reason = match routed.reason {
+        Some(reason) if call.reason.trim().is_empty() => reason,
+        _ => call.reason.clone(),
+    };
+    Ok(Cow::Owned(ActionCall {
+        action: routed.action.to_string(),
+        params: routed.params,
+        reason,
+        legacy: None,
+        ..call.clone()
+    }))
 }
 
 /// Parses an action id and its params; unknown ids and parameters are

@@ -6,11 +6,13 @@
 //! - [`ingest`]: keeps the overlay in step with the live catalog (overlay
 //!   rows, automatic versions, content-change events);
 //! - [`actions`]: lifecycle, version and promotion actions, gates;
+//! - [`asset_actions`]: the legacy asset actions, run as governance actions;
 //! - [`approvals`]: approval requests, decisions and their execution;
 //! - [`reads`]: governance views, versions, bindings, history, audit.
 
 pub mod actions;
 pub mod approvals;
+pub mod asset_actions;
 pub mod ingest;
 pub mod reads;
 pub mod settings;

@@ -11,8 +11,8 @@ use tonic_types::StatusExt;
 
 use crate::support::*;
 
-const PLUGIN: &str = "agents";
-const KIND: &str = "Agent";
+pub(crate) const PLUGIN: &str = "agents";
+pub(crate) const KIND: &str = "Agent";
 
 /// A server over the samples with the sample approval policies.
 async fn server() -> TestServer {
@@ -30,22 +30,22 @@ async fn server() -> TestServer {
     .await
 }
 
-fn params(value: Value) -> Option<prost_types::Struct> {
+pub(crate) fn params(value: Value) -> Option<prost_types::Struct> {
     Some(to_struct(value.as_object().unwrap()))
 }
 
-fn data(result: &pb::ActionResult) -> Value {
+pub(crate) fn data(result: &pb::ActionResult) -> Value {
     Value::Object(from_struct(result.data.as_ref().unwrap()))
 }
 
-struct Who {
-    operator: String,
-    approver: String,
-    approver2: String,
-    viewer: String,
+pub(crate) struct Who {
+    pub operator: String,
+    pub approver: String,
+    pub approver2: String,
+    pub viewer: String,
 }
 
-fn people(s: &TestServer) -> Who {
+pub(crate) fn people(s: &TestServer) -> Who {
     Who {
         operator: s.token("olga", &["operator"]),
         approver: s.token("ada", &["approver"]),
@@ -54,7 +54,7 @@ fn people(s: &TestServer) -> Who {
     }
 }
 
-async fn act(
+pub(crate) async fn act(
     s: &TestServer,
     token: &str,
     name: &str,
@@ -75,7 +75,7 @@ async fn act(
         .map(|r| r.into_inner())
 }
 
-async fn set_owner(s: &TestServer, token: &str, name: &str, owner: &str) {
+pub(crate) async fn set_owner(s: &TestServer, token: &str, name: &str, owner: &str) {
     s.governance_as(Some(token))
         .update_asset_governance(gpb::UpdateAssetGovernanceRequest {
             plugin: PLUGIN.into(),
@@ -95,7 +95,7 @@ async fn set_owner(s: &TestServer, token: &str, name: &str, owner: &str) {
         .unwrap();
 }
 
-async fn approve(
+pub(crate) async fn approve(
     s: &TestServer,
     token: &str,
     id: &str,
@@ -109,7 +109,7 @@ async fn approve(
         .map(|r| r.into_inner())
 }
 
-async fn state(s: &TestServer, name: &str) -> String {
+pub(crate) async fn state(s: &TestServer, name: &str) -> String {
     let g = s
         .governance()
         .get_asset_governance(gpb::GetAssetGovernanceRequest {
@@ -123,7 +123,7 @@ async fn state(s: &TestServer, name: &str) -> String {
     g.governance.unwrap().lifecycle.unwrap().state
 }
 
-async fn history(s: &TestServer, name: &str) -> Vec<gpb::AuditEvent> {
+pub(crate) async fn history(s: &TestServer, name: &str) -> Vec<gpb::AuditEvent> {
     s.governance()
         .list_asset_history(gpb::ListAssetHistoryRequest {
             plugin: PLUGIN.into(),
@@ -139,7 +139,7 @@ async fn history(s: &TestServer, name: &str) -> Vec<gpb::AuditEvent> {
 }
 
 /// Approves an agent (the kind gate holds it for one approver).
-async fn approve_agent(s: &TestServer, w: &Who, name: &str) {
+pub(crate) async fn approve_agent(s: &TestServer, w: &Who, name: &str) {
     set_owner(s, &w.operator, name, "team-lead").await;
     let pending = act(
         s,

@@ -2,6 +2,7 @@
 //! server on a loopback port over a fresh database (SQLite by default,
 //! PostgreSQL when CATALOG_TEST_DATABASE_URL points at one).
 
+mod asset_actions;
 mod assets;
 mod auth;
 mod cli;

@@ -5,6 +5,7 @@
 
 pub mod approval;
 pub mod config;
+pub mod legacy;
 pub mod lifecycle;
 pub mod metadata;
 pub mod policy;

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `/sources`, `/sources/{id}`, `/sources/{id}:action` | `/api/catalog/v1alpha1/{plugin}/sources…` |
 //! | `/actions/{scope}` | `/api/catalog/v1alpha1/{plugin}/actions?scope={scope}` |
+//! | `/entities/{name}:action`, `/{plural}/{name}:action` | `/api/catalog/v1alpha1/{plugin}/assets/{plural}/{name}:action` |
 //! | `/entities/{name}` | `/api/catalog/v1alpha1/{plugin}/native/{plural}/{name}` |
 //! | `/{plural}`, `/{plural}/{name}` | `/api/catalog/v1alpha1/{plugin}/native/{plural}…` |
 
@@ -46,6 +47,13 @@ impl LegacyPaths {
                 format!("{canonical}/actions"),
                 Some(format!("scope={scope}")),
             ),
+            // Asset actions (ExecuteAssetAction), whose kind accepts a plural.
+            ["entities", name] if name.ends_with(":action") => {
+                (format!("{canonical}/assets/{plural}/{name}"), None)
+            }
+            [kind, name] if name.ends_with(":action") => {
+                (format!("{canonical}/assets/{kind}/{name}"), None)
+            }
             ["entities", name] => (format!("{canonical}/native/{plural}/{name}"), None),
             [kind] | [kind, _] if !kind.is_empty() && *kind != "actions" => {
                 (format!("{canonical}/native/{rest}"), None)
@@ -99,6 +107,19 @@ mod tests {
             rewrite("/api/agents_catalog/v1alpha1/agents/a1"),
             Some(("/api/catalog/v1alpha1/agents/native/agents/a1".into(), None))
         );
+        for path in [
+            "/api/agents_catalog/v1alpha1/entities/a1:action",
+            "/api/agents_catalog/v1alpha1/agents/a1:action",
+        ] {
+            assert_eq!(
+                rewrite(path),
+                Some((
+                    "/api/catalog/v1alpha1/agents/assets/agents/a1:action".into(),
+                    None
+                )),
+                "{path}"
+            );
+        }
         assert_eq!(rewrite("/api/nope_catalog/v1alpha1/things"), None);
         assert_eq!(rewrite("/api/agents_catalog/v2/agents"), None);
         assert_eq!(rewrite("/api/catalog/v1alpha1/agents/assets"), None);

@@ -804,6 +804,16 @@ mod tests {
             ))
         );
         assert_eq!(
+            found(
+                Method::POST,
+                "/api/catalog/v1alpha1/agents/assets/Agent/a1:action"
+            ),
+            Some((
+                "ExecuteAssetAction".into(),
+                vec!["agents".into(), "Agent".into(), "a1".into()]
+            ))
+        );
+        assert_eq!(
             found(Method::PATCH, "/api/governance/v1alpha1/assets/p/K/n"),
             Some((
                 "UpdateAssetGovernance".into(),

@@ -1,14 +1,16 @@
-//! catalog.v1alpha1.AssetService.
+//! catalog.v1alpha1.AssetService: asset reads, and ExecuteAssetAction
+//! handed to the governance service.
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, correlation};
+use super::{caller, convert, correlation};
 use crate::catalog::{native_record, Catalog, ListParams};
 use crate::domain::{Error, Reason};
+use crate::governance::actions::ActionCall;
 use crate::proto::catalog::v1alpha1 as pb;
 use crate::respond;
 
-/// Serves asset reads.
+/// Serves asset reads and asset actions.
 pub struct AssetApi {
     catalog: Catalog,
     governance: crate::governance::Governance,
@@ -209,6 +211,43 @@ impl pb::asset_service_server::AssetService for AssetApi {
                 .get(&r.plugin, &r.plural, &r.name)
                 .await
                 .map(|v| convert::value_to_struct(&native_record(&v.record)))
+        )
+    }
+
+    async fn execute_asset_action(
+        &self,
+        request: Request<pb::ExecuteAssetActionRequest>,
+    ) -> Result<Response<pb::ActionResult>, Status> {
+        let cid = correlation(&request);
+        let who = caller(&request);
+        let r = request.get_ref();
+        respond!(
+            cid,
+            async {
+                required(&r.plugin, "plugin")?;
+                required(&r.kind, "kind")?;
+                required(&r.name, "name")?;
+                required(&r.action, "action")?;
+                let call = ActionCall {
+                    plugin: r.plugin.clone(),
+                    kind: r.kind.clone(),
+                    name: r.name.clone(),
+                    action: r.action.clone(),
+                    params: r
+                        .params
+                        .as_ref()
+                        .map(|p| serde_json::Value::Object(convert::from_struct(p)))
+                        .unwrap_or_else(|| serde_json::json!({})),
+                    dry_run: r.dry_run || r.validate_only,
+                    reason: r.reason.clone(),
+                    legacy: None,
+                };
+                self.governance
+                    .execute_asset_action(&who?, &call)
+                    .await
+                    .map(|o| super::governance_convert::action_result(&o))
+            }
+            .await
         )
     }
 

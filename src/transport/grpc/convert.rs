@@ -6,7 +6,7 @@ use prost_types::{value::Kind, ListValue, Struct, Timestamp, Value as PbValue};
 use serde_json::Value;
 
 use crate::catalog::{AssetView, LinkView};
-use crate::domain::action::ActionDef;
+use crate::domain::action::{ActionDef, Endpoint};
 use crate::domain::asset::Provenance;
 use crate::domain::plugin::PluginManifest;
 use crate::domain::source::{redact_properties, EntryDiagnostic, SourceError, SourceState};
@@ -306,13 +306,17 @@ pub fn action(def: &ActionDef, plugin: &str) -> pb::ActionDefinition {
         description: def.description.into(),
         scope: def.scope.into(),
         category: def.category.into(),
-        endpoint: if def.scope == "asset" {
-            format!(
+        endpoint: match def.endpoint {
+            Endpoint::GovernanceAction => format!(
                 "/api/governance/v1alpha1/assets/{plugin}/{{kind}}/{{name}}/actions/{}",
                 def.id
-            )
-        } else {
-            format!("/api/catalog/v1alpha1/{plugin}/sources/{{sourceId}}:action")
+            ),
+            Endpoint::AssetAction => {
+                format!("/api/catalog/v1alpha1/{plugin}/assets/{{kind}}/{{name}}:action")
+            }
+            Endpoint::SourceAction => {
+                format!("/api/catalog/v1alpha1/{plugin}/sources/{{sourceId}}:action")
+            }
         },
         parameters: def
             .parameters
@@ -324,7 +328,7 @@ pub fn action(def: &ActionDef, plugin: &str) -> pb::ActionDefinition {
                 required: p.required,
                 default_value: None,
                 description: p.description.into(),
-                r#enum: vec![],
+                r#enum: p.enum_values.iter().map(|v| v.to_string()).collect(),
             })
             .collect(),
         input_schema: None,
@@ -338,8 +342,7 @@ pub fn action(def: &ActionDef, plugin: &str) -> pb::ActionDefinition {
         }
         .into(),
         destructive: def.destructive,
-        // Governance actions may be held by an approval gate.
-        may_require_approval: def.scope == "asset",
+        may_require_approval: def.may_require_approval,
         authz: Some(pb::ActionAuthz {
             required_roles: def.required_roles.iter().map(|r| r.to_string()).collect(),
             audit_category: "source".into(),

@@ -413,6 +413,7 @@ impl GovernanceApi {
                     params,
                     dry_run,
                     reason: reason.to_string(),
+                    legacy: None,
                 };
                 self.governance
                     .execute(&who?, &call)

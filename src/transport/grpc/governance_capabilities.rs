@@ -1,11 +1,12 @@
 //! The governance part of a plugin's capabilities (spec 09 §2–3): the
-//! universal columns and filters, the governance action definitions and
-//! the `entities[].governance` block, computed from the governance settings
-//! and approval policy in force, so that a plugin added by manifest alone
-//! is governed like the built-in ones.
+//! universal columns and filters, the governance action definitions (and
+//! the legacy asset actions routed to them) and the `entities[].governance`
+//! block, computed from the governance settings and approval policy in
+//! force, so that a plugin added by manifest alone is governed like the
+//! built-in ones.
 
 use super::convert::action;
-use crate::domain::action::governance_actions;
+use crate::domain::action::{governance_actions, legacy_asset_actions};
 use crate::domain::governance::State;
 use crate::governance::Settings;
 use crate::proto::catalog::v1alpha1 as pb;
@@ -49,7 +50,12 @@ pub fn augment(caps: &mut pb::PluginCapabilities, settings: &Settings) {
         .as_ref()
         .map(|p| p.name.clone())
         .unwrap_or_default();
-    let definitions = governance_actions();
+    // The legacy asset actions are listed after the governance ones: they
+    // run as those (01 §7.4), and entities reference them like any action.
+    let definitions: Vec<_> = governance_actions()
+        .into_iter()
+        .chain(legacy_asset_actions())
+        .collect();
     caps.actions
         .extend(definitions.iter().map(|def| action(def, &plugin)));
     if let Some(grpc) = caps.api.as_mut().and_then(|api| api.grpc.as_mut()) {
