@@ -1,5 +1,6 @@
-//! Generates the gRPC clients from the repository's proto/ (the API
-//! contract) with protox: the harness knows the server only through it.
+//! Generates the gRPC clients and a descriptor set from the repository's
+//! proto/ (the API contract) with protox: the harness knows the server
+//! only through it.
 
 use std::{fs, io, path::Path, path::PathBuf};
 
@@ -17,6 +18,13 @@ fn main() -> io::Result<()> {
             .open_file(relative)
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
+    // The descriptor set too, so the harness can write responses in their
+    // proto3 JSON form (CAP-01 validates capabilities as JSON).
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    fs::write(
+        out_dir.join("catalog_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(false)

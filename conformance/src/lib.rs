@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod proto;
 pub mod report;
+pub mod schema;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

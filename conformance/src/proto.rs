@@ -1,4 +1,5 @@
-//! The gRPC clients generated from the repository's proto/ (build.rs).
+//! The gRPC clients generated from the repository's proto/ (build.rs), and
+//! the descriptor set they were generated from.
 
 /// catalog.*
 pub mod catalog {
@@ -19,3 +20,7 @@ pub mod catalog {
 
 pub use catalog::governance::v1alpha1 as gpb;
 pub use catalog::v1alpha1 as pb;
+
+/// The encoded FileDescriptorSet of proto/ (with its imports).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/catalog_descriptor.bin"));

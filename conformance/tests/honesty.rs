@@ -32,6 +32,10 @@ enum Fault {
     /// Lets a requester approve their own request (the decision reaches
     /// the server as an approver's).
     LetsRequesterApprove,
+    /// Answers GetPluginCapabilities with a document whose columns have a
+    /// type outside spec 09's list and whose first action has no scope:
+    /// nothing but the JSON Schema forbids either.
+    BreaksCapabilities,
 }
 
 #[derive(Clone)]
@@ -194,21 +198,49 @@ async fn handle(
         }
     };
     if proxy.fault == Fault::SkipsUpdateEvents && path.ends_with("/ListAuditEvents") {
-        let (parts, body) = response.into_parts();
-        let collected = body.collect().await.expect("upstream body");
-        let trailers = collected.trailers().cloned().unwrap_or_default();
-        let data = collected.to_bytes();
-        if let Some(mut listing) = unframe::<gpb::ListAuditEventsResponse>(&data) {
-            listing.events.retain(|e| e.action != "governance.update");
-            let mut rebuilt = grpc_response(frame(&listing), trailers);
-            *rebuilt.headers_mut() = parts.headers;
-            return Ok(rebuilt);
-        }
-        let mut rebuilt = grpc_response(data, trailers);
-        *rebuilt.headers_mut() = parts.headers;
-        return Ok(rebuilt);
+        return Ok(
+            rewrite(response, |listing: &mut gpb::ListAuditEventsResponse| {
+                listing.events.retain(|e| e.action != "governance.update");
+            })
+            .await,
+        );
+    }
+    if proxy.fault == Fault::BreaksCapabilities && path.ends_with("/GetPluginCapabilities") {
+        return Ok(rewrite(response, |caps: &mut pb::PluginCapabilities| {
+            for entity in &mut caps.entities {
+                for column in entity.fields.iter_mut().flat_map(|f| f.columns.iter_mut()) {
+                    column.r#type = "sparkline".into();
+                }
+            }
+            if let Some(action) = caps.actions.first_mut() {
+                action.scope.clear();
+            }
+        })
+        .await);
     }
     Ok(response)
+}
+
+/// The upstream response with its message changed by `edit` (passed on
+/// unchanged when it is not an `M`).
+async fn rewrite<M: Message + Default>(
+    response: http::Response<ProxyBody>,
+    edit: impl FnOnce(&mut M),
+) -> http::Response<ProxyBody> {
+    let (parts, body) = response.into_parts();
+    let collected = body.collect().await.expect("upstream body");
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    let data = collected.to_bytes();
+    let data = match unframe::<M>(&data) {
+        Some(mut message) => {
+            edit(&mut message);
+            frame(&message)
+        }
+        None => data,
+    };
+    let mut rebuilt = grpc_response(data, trailers);
+    *rebuilt.headers_mut() = parts.headers;
+    rebuilt
 }
 
 /// Serves the proxy in front of `upstream`; returns its address.
@@ -247,6 +279,15 @@ async fn start_proxy(upstream: SocketAddr, fault: Fault) -> SocketAddr {
 /// Runs the suite on one plugin through a proxy with `fault`; returns the
 /// ids of the failed checks.
 async fn failed_checks(fault: Fault) -> Vec<&'static str> {
+    failures(fault)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// The failed checks of a run through a proxy with `fault`, with why.
+async fn failures(fault: Fault) -> Vec<(&'static str, String)> {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let proxy = start_proxy(server.addr, fault).await;
@@ -268,13 +309,15 @@ async fn failed_checks(fault: Fault) -> Vec<&'static str> {
         .await
         .expect("the run starts");
     server.stop().await;
-    let mut failed: Vec<&'static str> = report
+    let mut failed: Vec<(&'static str, String)> = report
         .results()
         .into_iter()
-        .filter(|r| matches!(r.verdict, Verdict::Failed(_)))
-        .map(|r| r.id)
+        .filter_map(|r| match r.verdict {
+            Verdict::Failed(why) => Some((r.id, why)),
+            _ => None,
+        })
         .collect();
-    failed.dedup();
+    failed.dedup_by(|a, b| a.0 == b.0);
     failed
 }
 
@@ -299,4 +342,23 @@ async fn a_server_that_skips_an_audit_event_fails_the_audit_check() {
 async fn a_server_that_lets_requesters_approve_fails_the_self_approval_check() {
     let failed = failed_checks(Fault::LetsRequesterApprove).await;
     assert!(failed.contains(&"APR-03"), "failed checks: {failed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_capabilities_break_the_schema_fails_the_schema_check() {
+    let failed = failures(Fault::BreaksCapabilities).await;
+    let why = failed
+        .iter()
+        .find(|(id, _)| *id == "CAP-01")
+        .map(|(_, why)| why.as_str())
+        .unwrap_or_else(|| panic!("CAP-01 passed; failed checks: {failed:?}"));
+    // Each violation is named by where it is and what is wrong.
+    assert!(
+        why.contains("/entities/0/fields/columns/0/type: \"sparkline\""),
+        "{why}"
+    );
+    assert!(
+        why.contains("/actions/0: \"scope\" is a required property"),
+        "{why}"
+    );
 }

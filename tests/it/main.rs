@@ -5,6 +5,7 @@
 mod asset_actions;
 mod assets;
 mod auth;
+mod capabilities_schema;
 mod cli;
 mod gateway;
 mod governance;

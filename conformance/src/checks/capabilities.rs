@@ -1,13 +1,15 @@
-//! CAP: the capabilities document is complete and consistent.
+//! CAP: the capabilities document is valid against its JSON Schema,
+//! complete and consistent.
 
-use super::{ensure, ok, Ctx, Outcome, Subject};
+use super::{ensure, ok, Ctx, Fail, Outcome, Subject};
 use crate::proto::pb;
+use crate::schema;
 
 pub async fn run(ctx: &Ctx, s: &Subject) {
     ctx.run(
         s,
         "CAP-01",
-        "capabilities document identifies its plugin",
+        "capabilities document validates against the JSON Schema and identifies its plugin",
         cap_01(s),
     )
     .await;
@@ -42,6 +44,15 @@ pub async fn run(ctx: &Ctx, s: &Subject) {
 }
 
 async fn cap_01(s: &Subject) -> Outcome {
+    let document =
+        schema::proto3_json(schema::CAPABILITIES_MESSAGE, &s.caps).map_err(Fail::Fail)?;
+    let violations = schema::capabilities_violations(&document).map_err(Fail::Fail)?;
+    ensure!(
+        violations.is_empty(),
+        "the document has {} violation(s) of capabilities.schema.json: {}",
+        violations.len(),
+        schema::describe_violations(&violations)
+    );
     ensure!(!s.caps.schema_version.is_empty(), "schemaVersion is empty");
     let name = s
         .caps
