@@ -196,30 +196,81 @@ impl Api {
             .await
             .map(|r| r.into_inner());
         if !dry_run {
-            let (audited, outcomes): (String, Vec<&'static str>) = match &result {
-                Ok(r) if r.status == "pending-approval" => {
-                    ("approval.request".into(), vec!["pending-approval"])
-                }
-                Ok(_) => (action.to_string(), vec!["success"]),
-                Err(status)
-                    if reason(status) == "ROLE_REQUIRED"
-                        || status.code() == Code::Unauthenticated =>
-                {
-                    ("auth.denied".into(), vec!["denied"])
-                }
-                Err(_) => (action.to_string(), vec!["denied", "failed"]),
-            };
-            self.expect(Expected {
-                plugin: asset.plugin.clone(),
-                name: asset.name.clone(),
-                correlation_id,
-                actor: who.subject.clone(),
-                action: audited,
-                outcomes,
-                approval_request_id: None,
-            });
+            self.expect_action(who, asset, correlation_id, action, &result);
         }
         result
+    }
+
+    /// Runs a legacy asset action (`deprecate`, `promote`; spec 01 §7.4)
+    /// through ExecuteAssetAction. It runs as its governance action, so
+    /// that action's audit event is expected, as for [`Api::act`].
+    pub async fn act_legacy(
+        &self,
+        who: &Who,
+        asset: &AssetKey,
+        action: &str,
+        params: Value,
+    ) -> Result<pb::ActionResult, Status> {
+        let correlation_id = self.correlation_id();
+        let result = self
+            .assets()
+            .execute_asset_action(self.request(
+                who,
+                pb::ExecuteAssetActionRequest {
+                    plugin: asset.plugin.clone(),
+                    kind: asset.kind.clone(),
+                    name: asset.name.clone(),
+                    action: action.to_string(),
+                    params: Some(to_struct(&params)),
+                    reason: format!("conformance {}", self.run_id),
+                    ..Default::default()
+                },
+                &correlation_id,
+            ))
+            .await
+            .map(|r| r.into_inner());
+        self.expect_action(
+            who,
+            asset,
+            correlation_id,
+            legacy_governance_action(action),
+            &result,
+        );
+        result
+    }
+
+    /// Records the one event an executed (not dry-run) action call leaves:
+    /// the action itself on success or refusal, `approval.request` when a
+    /// gate holds it, `auth.denied` when the edge refuses the caller.
+    fn expect_action(
+        &self,
+        who: &Who,
+        asset: &AssetKey,
+        correlation_id: String,
+        action: &str,
+        result: &Result<pb::ActionResult, Status>,
+    ) {
+        let (audited, outcomes): (String, Vec<&'static str>) = match result {
+            Ok(r) if r.status == "pending-approval" => {
+                ("approval.request".into(), vec!["pending-approval"])
+            }
+            Ok(_) => (action.to_string(), vec!["success"]),
+            Err(status)
+                if reason(status) == "ROLE_REQUIRED" || status.code() == Code::Unauthenticated =>
+            {
+                ("auth.denied".into(), vec!["denied"])
+            }
+            Err(_) => (action.to_string(), vec!["denied", "failed"]),
+        };
+        self.expect(Expected {
+            plugin: asset.plugin.clone(),
+            name: asset.name.clone(),
+            correlation_id,
+            actor: who.subject.clone(),
+            action: audited,
+            outcomes,
+            approval_request_id: None,
+        });
     }
 
     /// Approves a request as `who`; when that decision completes the
@@ -480,6 +531,15 @@ impl Api {
             .await?
             .into_inner();
         Ok(response.events)
+    }
+}
+
+/// The governance action a legacy asset action is audited as (01 §7.4).
+pub fn legacy_governance_action(action: &str) -> &str {
+    match action {
+        "deprecate" => "lifecycle.deprecate",
+        "promote" => "promotion.promote",
+        other => other,
     }
 }
 

@@ -1,6 +1,7 @@
 //! LCY: every allowed transition succeeds (directly or through approval),
-//! every forbidden one is refused with INVALID_TRANSITION, and archived
-//! assets leave the default lists.
+//! every forbidden one is refused with INVALID_TRANSITION, lifecycle
+//! changes only through the lifecycle actions (the PATCH and the legacy
+//! `deprecate` action), and archived assets leave the default lists.
 
 use serde_json::json;
 
@@ -76,6 +77,13 @@ pub async fn run_walk(ctx: &Ctx, s: &Subject) {
         lcy_05(ctx, s),
     )
     .await;
+    ctx.run(
+        s,
+        "LCY-04",
+        "legacy deprecate: phase=archived is LIFECYCLE_FIELD_READ_ONLY; on an approved asset it deprecates",
+        lcy_04_legacy(ctx, s),
+    )
+    .await;
 }
 
 async fn lcy_01(ctx: &Ctx, s: &Subject) -> Outcome {
@@ -144,6 +152,82 @@ async fn lcy_04(ctx: &Ctx, s: &Subject) -> Outcome {
     ensure!(
         state == "draft",
         "the refused PATCH changed the state to {state:?}"
+    );
+    Ok(())
+}
+
+/// The legacy `deprecate` asset action (01 §7.4) on the restricted fixture
+/// asset, which APR-04 left approved and bound (it is approved here when
+/// APR-04 did not run); nothing after this check needs it approved. A phase
+/// other than deprecated is refused and changes nothing, and without one
+/// it deprecates like lifecycle.deprecate (through approval when gated).
+async fn lcy_04_legacy(ctx: &Ctx, s: &Subject) -> Outcome {
+    let key = s.asset(1);
+    let state = ok(
+        ctx.api.state_of(&ctx.ids.viewer, &key).await,
+        "GetAssetGovernance",
+    )?;
+    if state != "approved" {
+        transition(ctx, &key, "approved").await?;
+    }
+    let result = ctx
+        .api
+        .act_legacy(
+            &ctx.ids.operator,
+            &key,
+            "deprecate",
+            json!({"phase": "archived"}),
+        )
+        .await;
+    refused(
+        result,
+        "LIFECYCLE_FIELD_READ_ONLY",
+        "legacy deprecate with phase=archived",
+    )?;
+    let state = ok(
+        ctx.api.state_of(&ctx.ids.viewer, &key).await,
+        "GetAssetGovernance",
+    )?;
+    ensure!(
+        state == "approved",
+        "the refused legacy deprecate left {} {state:?}",
+        key.name
+    );
+    let result = ok(
+        ctx.api
+            .act_legacy(
+                &ctx.ids.operator,
+                &key,
+                "deprecate",
+                json!({"reason": format!("conformance {}", ctx.run_id)}),
+            )
+            .await,
+        "legacy deprecate of an approved asset",
+    )?;
+    if result.status == "pending-approval" {
+        let decided = ok(
+            ctx.api
+                .approve(&ctx.ids.approver1, &key, &result.approval_request_id)
+                .await,
+            "approving the legacy deprecate",
+        )?;
+        let execution = decided.execution.unwrap_or_default();
+        ensure!(
+            decided.status == "approved" && execution.status == "succeeded",
+            "request {} is {:?}, execution {:?}",
+            decided.request_id,
+            decided.status,
+            execution.status
+        );
+    }
+    let state = ok(
+        ctx.api.state_of(&ctx.ids.viewer, &key).await,
+        "GetAssetGovernance",
+    )?;
+    ensure!(
+        state == "deprecated",
+        "{} is {state:?} after the legacy deprecate; expected deprecated",
+        key.name
     );
     Ok(())
 }

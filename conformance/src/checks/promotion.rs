@@ -20,7 +20,7 @@ pub async fn run(ctx: &Ctx, s: &Subject) {
     ctx.run(
         s,
         "PRM-01",
-        "v1 promoted dev->stage->prod, v2 bound, rolled back to v1; drafts kept out of prod",
+        "v1 promoted dev->stage->prod, v2 bound, rolled back to v1; deprecated binds need allowDeprecated; drafts kept out of prod",
         prm_01(ctx, s),
     )
     .await;
@@ -143,9 +143,14 @@ async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
         "deprecating v2",
     )?;
     let plain = bind(ctx, &key, json!({"environment": "dev", "versionId": v2})).await;
+    refused(
+        plain,
+        "DEPRECATED_BIND_NOT_ALLOWED",
+        "binding deprecated v2 to dev without allowDeprecated",
+    )?;
     ensure!(
-        plain.is_err(),
-        "binding deprecated v2 without allowDeprecated succeeded"
+        bound(ctx, &key, "dev").await?.as_deref() == Some(v1.as_str()),
+        "the refused bind of deprecated v2 changed the dev binding"
     );
     let flagged = ok(
         bind(
@@ -156,11 +161,15 @@ async fn prm_01(ctx: &Ctx, s: &Subject) -> Outcome {
         .await,
         "binding deprecated v2 with allowDeprecated",
     )?;
+    let codes: Vec<&str> = flagged.warnings.iter().map(|w| w.code.as_str()).collect();
     ensure!(
-        flagged.status == "completed" && !flagged.warnings.is_empty(),
-        "binding deprecated v2 with allowDeprecated answered {:?} with {} warnings",
-        flagged.status,
-        flagged.warnings.len()
+        flagged.status == "completed" && codes.contains(&"BOUND_VERSION_DEPRECATED"),
+        "binding deprecated v2 with allowDeprecated answered {:?} with warnings {codes:?}; expected completed with BOUND_VERSION_DEPRECATED",
+        flagged.status
+    );
+    ensure!(
+        bound(ctx, &key, "dev").await?.as_deref() == Some(v2.as_str()),
+        "dev is not bound to v2 after the bind with allowDeprecated"
     );
     // The first version (initial discovery) is a draft: never in prod.
     let versions = list_versions(ctx, s, 100).await?;
