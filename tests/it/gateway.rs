@@ -1320,6 +1320,24 @@ async fn legacy_plugin_paths_reach_the_canonical_routes() {
     ] {
         assert_eq!(g.get(legacy).await, g.get(canonical).await, "{legacy}");
     }
+    // Asset actions (ExecuteAssetAction) under the canonical path and both
+    // legacy spellings.
+    let deprecate = json!({"action": "deprecate", "params": {"phase": "archived"}});
+    for path in [
+        "/api/catalog/v1alpha1/agents/assets/Agent/support-triage-router:action",
+        "/api/agents_catalog/v1alpha1/entities/support-triage-router:action",
+        "/api/agents_catalog/v1alpha1/agents/support-triage-router:action",
+    ] {
+        let refused = g
+            .call(Some(&g.admin), "POST", path, Some(deprecate.clone()))
+            .await;
+        assert_eq!(refused.status, 400, "{path}");
+        assert_eq!(
+            refused.json()["details"][0]["reason"],
+            "LIFECYCLE_FIELD_READ_ONLY",
+            "{path}"
+        );
+    }
     let unknown = g
         .call(
             Some(&g.admin),
