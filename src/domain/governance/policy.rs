@@ -585,8 +585,8 @@ impl ApprovalPolicies {
                 gated.insert("lifecycle.archive");
             }
         }
-        // Legacy ids are routed to their governance equivalents before
-        // evaluation, so clients never see them as gated.
+        // Legacy ids (deprecate, promote) are left out: each runs as its
+        // governance action, whose id the hint lists when a gate applies.
         gated
             .into_iter()
             .filter(|action| action.contains('.'))
