@@ -96,10 +96,16 @@ impl Catalog {
         }
         // Only now ask whether the source exists: an unknown source is a
         // different mistake from a missing record, and naming it tells the
-        // caller which part of the path to fix. (Checked after the read, so
-        // a replica that has not yet picked up a source applied elsewhere
-        // still serves the records already stored for it.)
-        self.engine.source(key.plugin, key.source_id).await?;
+        // caller which part of the path to fix. Stored records count as
+        // proof too: a replica learns of a source applied through another
+        // only at its next reconcile, and must not call it unknown meanwhile.
+        if !self
+            .store
+            .source_has_records(key.plugin, key.source_id)
+            .await?
+        {
+            self.engine.source(key.plugin, key.source_id).await?;
+        }
         Err(Error::new(
             Reason::AssetNotFound,
             format!(

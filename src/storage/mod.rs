@@ -991,6 +991,19 @@ impl Store {
         row.as_ref().map(stored_record).transpose()
     }
 
+    /// Whether a source has any live record of a plugin.
+    pub async fn source_has_records(&self, plugin: &str, source_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS present FROM catalog_records WHERE plugin = $1 AND source_id = $2 LIMIT 1",
+        )
+        .bind(plugin)
+        .bind(source_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::storage)?;
+        Ok(row.is_some())
+    }
+
     /// A page of effective records.
     pub async fn list_records(&self, query: &RecordQuery) -> Result<RecordPage> {
         let built = query::build(self.dialect, query, &self.record_columns())?;

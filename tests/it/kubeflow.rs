@@ -8,7 +8,9 @@ use catalog::proto::catalog::v1alpha1 as pb;
 use catalog::transport::grpc::convert::from_struct;
 use serde_json::{json, Value};
 
-use crate::support::{copy_dir, reason, repo, spec, Options, TestServer};
+use crate::support::{
+    copy_dir, fresh_database, random_secret, reason, repo, spec, Options, TestServer,
+};
 
 fn yaml_entries(file: &Path, key: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(file).unwrap();
@@ -316,4 +318,55 @@ async fn a_models_artifacts_list_in_pages_with_the_kubeflow_default_type() {
     assert_eq!(reason(&nameless), "INVALID_PARAMS");
 
     server.stop().await;
+}
+
+/// PostgreSQL only: a replica learns of a source applied through another
+/// at its next reconcile (60 s here); meanwhile it serves that source's
+/// stored records and calls a missing one ASSET_NOT_FOUND, not an unknown
+/// source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_reads_a_source_applied_through_another_before_it_reconciles() {
+    match std::env::var("CATALOG_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {}
+        _ => {
+            eprintln!(
+                "note: a_replica_reads_a_source_applied_through_another_before_it_reconciles \
+                 needs CATALOG_TEST_DATABASE_URL=postgres://…; skipped on SQLite"
+            );
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database(dir.path()).await;
+    let secret = random_secret();
+    let options = |_: &Path| Options {
+        database_url: Some(database_url.clone()),
+        jwt_secret: Some(secret.clone()),
+        ..two_model_sources(dir.path())
+    };
+    let a = TestServer::start_with(options).await;
+    let b = TestServer::start_with(options).await;
+    let file = dir.path().join("c.yaml");
+    std::fs::write(&file, "models:\n  - name: only-c\n").unwrap();
+    let source = json!({"source": {"id": "c", "name": "C", "type": "yaml",
+        "properties": {"yamlCatalogPath": file.display().to_string()}}});
+    a.action("model", "c", "apply", false, source)
+        .await
+        .unwrap();
+
+    let found = b
+        .assets()
+        .get_entity(entity("only-c", "c"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(Value::Object(from_struct(&found))["sourceId"], "c");
+    let missing = b
+        .assets()
+        .get_entity(entity("nothing", "c"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&missing), "ASSET_NOT_FOUND");
+    a.stop().await;
+    b.stop().await;
 }
