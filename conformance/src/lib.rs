@@ -9,6 +9,7 @@
 pub mod api;
 pub mod checks;
 pub mod fixtures;
+pub mod goldens;
 pub mod http;
 pub mod identity;
 pub mod proto;
@@ -78,6 +79,10 @@ pub struct Args {
     /// Keep this run's fixture sources enabled afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// Write the answers BWC-01 compares as the new goldens
+    /// (<fixtures>/goldens/<plugin>/) instead of comparing them.
+    #[arg(long, env = "CONFORMANCE_UPDATE_GOLDENS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub update_goldens: bool,
 }
 
 /// Runs the suite; returns the report, or why the run could not start.
@@ -121,6 +126,8 @@ pub async fn run(args: Args) -> Result<report::Report, String> {
         policy_matches,
         environments: config.environments.clone(),
         quick: args.quick,
+        fixtures: args.fixtures.clone(),
+        update_goldens: args.update_goldens,
     };
 
     let listing = ctx

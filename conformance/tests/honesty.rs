@@ -36,6 +36,10 @@ enum Fault {
     /// type outside spec 09's list and whose first action has no scope:
     /// nothing but the JSON Schema forbids either.
     BreaksCapabilities,
+    /// Renames the `provider` key in the JSON the legacy model catalog
+    /// routes (`/api/model_catalog/…`, plain HTTP) answer: the kind of
+    /// drift a Kubeflow client would trip over.
+    RenamesLegacyModelKey,
 }
 
 #[derive(Clone)]
@@ -197,6 +201,9 @@ async fn handle(
             return Ok(grpc_response(Bytes::new(), trailers));
         }
     };
+    if proxy.fault == Fault::RenamesLegacyModelKey && path.starts_with("/api/model_catalog/") {
+        return Ok(rename_provider_key(response).await);
+    }
     if proxy.fault == Fault::SkipsUpdateEvents && path.ends_with("/ListAuditEvents") {
         return Ok(
             rewrite(response, |listing: &mut gpb::ListAuditEventsResponse| {
@@ -243,6 +250,24 @@ async fn rewrite<M: Message + Default>(
     rebuilt
 }
 
+/// The HTTP answer with every `"provider":` key renamed `"vendor":`
+/// (compact JSON, as the gateway writes it).
+async fn rename_provider_key(response: http::Response<ProxyBody>) -> http::Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let renamed = String::from_utf8_lossy(&body).replace("\"provider\":", "\"vendor\":");
+    // The length changed; let the server side frame the new body.
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    http::Response::from_parts(
+        parts,
+        ProxyBody::new(http_body_util::Full::new(Bytes::from(renamed))),
+    )
+}
+
 /// Serves the proxy in front of `upstream`; returns its address.
 async fn start_proxy(upstream: SocketAddr, fault: Fault) -> SocketAddr {
     let channel = Channel::from_shared(format!("http://{upstream}"))
@@ -276,10 +301,10 @@ async fn start_proxy(upstream: SocketAddr, fault: Fault) -> SocketAddr {
     addr
 }
 
-/// Runs the suite on one plugin through a proxy with `fault`; returns the
+/// Runs the suite on `plugins` through a proxy with `fault`; returns the
 /// ids of the failed checks.
-async fn failed_checks(fault: Fault) -> Vec<&'static str> {
-    failures(fault)
+async fn failed_checks(fault: Fault, plugins: &[&str]) -> Vec<&'static str> {
+    failures(fault, plugins)
         .await
         .into_iter()
         .map(|(id, _)| id)
@@ -287,24 +312,26 @@ async fn failed_checks(fault: Fault) -> Vec<&'static str> {
 }
 
 /// The failed checks of a run through a proxy with `fault`, with why.
-async fn failures(fault: Fault) -> Vec<(&'static str, String)> {
+async fn failures(fault: Fault, plugins: &[&str]) -> Vec<(&'static str, String)> {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let proxy = start_proxy(server.addr, fault).await;
     let secret = dir.path().join("secret");
     std::fs::write(&secret, SECRET).unwrap();
-    let args = catalog_conformance::Args::parse_from([
+    let mut argv = vec![
         "catalog-conformance".to_string(),
         "--target".into(),
         proxy.to_string(),
         "--jwt-secret-file".into(),
         secret.display().to_string(),
-        "--plugin".into(),
-        "mcp".into(),
         "--quick".into(),
         "--fixtures".into(),
         fixtures().display().to_string(),
-    ]);
+    ];
+    for plugin in plugins {
+        argv.extend(["--plugin".to_string(), plugin.to_string()]);
+    }
+    let args = catalog_conformance::Args::parse_from(argv);
     let report = catalog_conformance::run(args)
         .await
         .expect("the run starts");
@@ -323,30 +350,34 @@ async fn failures(fault: Fault) -> Vec<(&'static str, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_a_transparent_proxy_every_check_passes() {
-    assert_eq!(failed_checks(Fault::None).await, Vec::<&str>::new());
+    // model too: its BWC-01 goldens pass through the proxy untouched.
+    assert_eq!(
+        failed_checks(Fault::None, &["mcp", "model"]).await,
+        Vec::<&str>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_archives_drafts_fails_the_forbidden_transition_check() {
-    let failed = failed_checks(Fault::AcceptsAnyArchive).await;
+    let failed = failed_checks(Fault::AcceptsAnyArchive, &["mcp"]).await;
     assert!(failed.contains(&"LCY-03"), "failed checks: {failed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_skips_an_audit_event_fails_the_audit_check() {
-    let failed = failed_checks(Fault::SkipsUpdateEvents).await;
+    let failed = failed_checks(Fault::SkipsUpdateEvents, &["mcp"]).await;
     assert!(failed.contains(&"AUD-01"), "failed checks: {failed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_lets_requesters_approve_fails_the_self_approval_check() {
-    let failed = failed_checks(Fault::LetsRequesterApprove).await;
+    let failed = failed_checks(Fault::LetsRequesterApprove, &["mcp"]).await;
     assert!(failed.contains(&"APR-03"), "failed checks: {failed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_whose_capabilities_break_the_schema_fails_the_schema_check() {
-    let failed = failures(Fault::BreaksCapabilities).await;
+    let failed = failures(Fault::BreaksCapabilities, &["mcp"]).await;
     let why = failed
         .iter()
         .find(|(id, _)| *id == "CAP-01")
@@ -361,4 +392,12 @@ async fn a_server_whose_capabilities_break_the_schema_fails_the_schema_check() {
         why.contains("/actions/0: \"scope\" is a required property"),
         "{why}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_renames_a_legacy_model_key_fails_the_model_catalog_goldens() {
+    // Only the goldens notice: the other checks read fields by other names
+    // or over gRPC.
+    let failed = failed_checks(Fault::RenamesLegacyModelKey, &["model"]).await;
+    assert_eq!(failed, vec!["BWC-01"]);
 }

@@ -2,6 +2,12 @@
 //! assets of any plugin. It resolves kinds and filter paths against the
 //! plugin registry, asks storage for records and assembles the universal
 //! view (record, source, provenance, links). Transports only convert.
+//! [`native`] adds the native reads scoped to one source and the native
+//! artifact lists.
+
+mod native;
+
+pub use native::{artifacts_of, ArtifactPage, NativeKey};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

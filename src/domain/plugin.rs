@@ -134,6 +134,12 @@ pub struct EntitySpec {
     /// Generic asset actions this kind offers.
     #[serde(default)]
     pub actions: Vec<String>,
+    /// `artifactType` given to the record's artifacts that do not declare
+    /// one when they are listed natively; empty adds none. The Kubeflow
+    /// model catalog answers `model-artifact` for artifacts whose data
+    /// file omits the type, so the model plugin declares that.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub default_artifact_type: String,
 }
 
 /// One field of the load-time schema.

@@ -964,6 +964,46 @@ impl Store {
         }))
     }
 
+    /// The record one source supplies for a key, effective or shadowed
+    /// (a native read scoped to a source answers what that source says,
+    /// as the Kubeflow model catalog does per source).
+    pub async fn get_source_record(
+        &self,
+        plugin: &str,
+        kind: &str,
+        name: &str,
+        source_id: &str,
+    ) -> Result<Option<StoredRecord>> {
+        let sql = format!(
+            "SELECT {columns} FROM catalog_records r {join} \
+             WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.source_id = $4",
+            columns = self.record_columns(),
+            join = GOVERNANCE_JOIN,
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(plugin)
+            .bind(kind)
+            .bind(name)
+            .bind(source_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::storage)?;
+        row.as_ref().map(stored_record).transpose()
+    }
+
+    /// Whether a source has any live record of a plugin.
+    pub async fn source_has_records(&self, plugin: &str, source_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS present FROM catalog_records WHERE plugin = $1 AND source_id = $2 LIMIT 1",
+        )
+        .bind(plugin)
+        .bind(source_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::storage)?;
+        Ok(row.is_some())
+    }
+
     /// A page of effective records.
     pub async fn list_records(&self, query: &RecordQuery) -> Result<RecordPage> {
         let built = query::build(self.dialect, query, &self.record_columns())?;

@@ -411,6 +411,7 @@ async fn native_endpoints_return_records_with_source_ids() {
             plugin: "model".into(),
             plural: "models".into(),
             name: name.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -348,6 +348,7 @@ async fn every_read_rpc_answers_alike_over_grpc_and_http() {
             plugin: "agents".into(),
             plural: "agents".into(),
             name: "support-triage-router".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -357,6 +358,45 @@ async fn every_read_rpc_answers_alike_over_grpc_and_http() {
         .await;
     assert_eq!(entity, as_json(&grpc, "google.protobuf.Struct"));
     assert_eq!(entity["name"], "support-triage-router");
+    // A native record as one source supplies it, and its artifacts (the
+    // model catalog's per-source routes), with sourceId in the query.
+    let grpc = s
+        .assets()
+        .get_entity(pb::GetEntityRequest {
+            plugin: "model".into(),
+            plural: "models".into(),
+            name: "acme/granite-8b-instruct".into(),
+            source_id: "sample-models".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        g.get("/api/catalog/v1alpha1/model/native/models/acme%2Fgranite-8b-instruct?sourceId=sample-models")
+            .await,
+        as_json(&grpc, "google.protobuf.Struct")
+    );
+    let grpc = s
+        .assets()
+        .list_entity_artifacts(pb::ListEntityArtifactsRequest {
+            plugin: "model".into(),
+            plural: "models".into(),
+            name: "acme/granite-8b-instruct".into(),
+            source_id: "sample-models".into(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let artifacts = g
+        .get("/api/catalog/v1alpha1/model/native/models/acme%2Fgranite-8b-instruct/artifacts?sourceId=sample-models&pageSize=1")
+        .await;
+    assert_eq!(
+        artifacts,
+        as_json(&grpc, "catalog.v1alpha1.ListEntityArtifactsResponse")
+    );
+    assert_eq!(artifacts["items"][0]["artifactType"], "model-artifact");
     let grpc = s
         .assets()
         .list_actions(pb::ListActionsRequest {
@@ -1317,6 +1357,24 @@ async fn legacy_plugin_paths_reach_the_canonical_routes() {
             "/api/agents_catalog/v1alpha1/sources",
             "/api/catalog/v1alpha1/agents/sources",
         ),
+        // The model catalog's routes (spec 08 §3.2): `source` keeps one
+        // source; a model name spans segments or carries %2F.
+        (
+            "/api/model_catalog/v1alpha1/models?source=sample-models&pageSize=3",
+            "/api/catalog/v1alpha1/model/native/models?sourceId=sample-models&pageSize=3",
+        ),
+        (
+            "/api/model_catalog/v1alpha1/sources/sample-models/models/acme/granite-8b-instruct",
+            "/api/catalog/v1alpha1/model/native/models/acme%2Fgranite-8b-instruct?sourceId=sample-models",
+        ),
+        (
+            "/api/model_catalog/v1alpha1/sources/sample-models/models/acme%2Fgranite-8b-instruct",
+            "/api/catalog/v1alpha1/model/native/models/acme%2Fgranite-8b-instruct?sourceId=sample-models",
+        ),
+        (
+            "/api/model_catalog/v1alpha1/sources/sample-models/models/acme/granite-8b-instruct/artifacts?pageSize=5",
+            "/api/catalog/v1alpha1/model/native/models/acme%2Fgranite-8b-instruct/artifacts?sourceId=sample-models&pageSize=5",
+        ),
     ] {
         assert_eq!(g.get(legacy).await, g.get(canonical).await, "{legacy}");
     }
@@ -1337,6 +1395,42 @@ async fn legacy_plugin_paths_reach_the_canonical_routes() {
             "LIFECYCLE_FIELD_READ_ONLY",
             "{path}"
         );
+    }
+    let model = g
+        .get("/api/model_catalog/v1alpha1/sources/sample-models/models/acme/granite-8b-instruct")
+        .await;
+    assert_eq!(
+        (&model["name"], &model["sourceId"]),
+        (&json!("acme/granite-8b-instruct"), &json!("sample-models"))
+    );
+    let listed = g
+        .get("/api/model_catalog/v1alpha1/models?source=sample-models&pageSize=500")
+        .await;
+    let items = listed["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(
+        items.iter().all(|i| i["sourceId"] == "sample-models"),
+        "{listed}"
+    );
+    for (path, expected) in [
+        (
+            "/api/model_catalog/v1alpha1/sources/sample-models/models/acme/no-such-model",
+            "ASSET_NOT_FOUND",
+        ),
+        (
+            "/api/model_catalog/v1alpha1/sources/sample-models/models/acme/no-such-model/artifacts",
+            "ASSET_NOT_FOUND",
+        ),
+        (
+            "/api/model_catalog/v1alpha1/sources/no-such-source/models/acme/granite-8b-instruct",
+            "SOURCE_NOT_FOUND",
+        ),
+    ] {
+        let missing = g.call(Some(&g.admin), "GET", path, None).await;
+        assert_eq!(missing.status, 404, "{path}");
+        let body = missing.json();
+        assert_eq!(body["code"], 5, "{path}: {body}");
+        assert_eq!(body["details"][0]["reason"], expected, "{path}: {body}");
     }
     let unknown = g
         .call(

@@ -54,6 +54,10 @@ pub struct Ctx {
     pub environments: Vec<String>,
     /// Skip the checks that wait for expiry.
     pub quick: bool,
+    /// Fixtures folder (goldens/<plugin>/ holds the BWC-01 goldens).
+    pub fixtures: std::path::PathBuf,
+    /// Write the answers as the new goldens instead of comparing.
+    pub update_goldens: bool,
 }
 
 /// A plugin under test with the fixture assets loaded for this run.
@@ -213,6 +217,7 @@ pub async fn run_plugin(ctx: &Ctx, s: &Subject) {
     listing::run(ctx, s).await;
     provenance::run(ctx, s).await;
     let before = compat::snapshot(ctx, s).await;
+    compat::run_goldens(ctx, s).await;
     lifecycle::run(ctx, s).await;
     approvals::run(ctx, s).await;
     promotion::run(ctx, s).await;

@@ -7,13 +7,21 @@
 //!
 //! | legacy (under `/api/{plugin}_catalog/v1alpha1`) | canonical |
 //! |---|---|
+//! | `/sources/{id}/{plural}/{name…}` | `/api/catalog/v1alpha1/{plugin}/native/{plural}/{name}?sourceId={id}` |
+//! | `/sources/{id}/{plural}/{name…}/artifacts` | `/api/catalog/v1alpha1/{plugin}/native/{plural}/{name}/artifacts?sourceId={id}` |
 //! | `/sources`, `/sources/{id}`, `/sources/{id}:action` | `/api/catalog/v1alpha1/{plugin}/sources…` |
 //! | `/actions/{scope}` | `/api/catalog/v1alpha1/{plugin}/actions?scope={scope}` |
 //! | `/entities/{name}:action`, `/{plural}/{name}:action` | `/api/catalog/v1alpha1/{plugin}/assets/{plural}/{name}:action` |
 //! | `/entities/{name}` | `/api/catalog/v1alpha1/{plugin}/native/{plural}/{name}` |
 //! | `/{plural}`, `/{plural}/{name}` | `/api/catalog/v1alpha1/{plugin}/native/{plural}…` |
+//!
+//! The per-source rows are the Kubeflow model catalog's
+//! `/sources/{source_id}/models/{model_name=**}[/artifacts]`, offered for
+//! every plugin's plural.
 
 use std::collections::HashMap;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 
 /// Legacy base path segment (`{plugin}_catalog`) -> (plugin, entity plural).
 #[derive(Debug, Clone, Default)]
@@ -42,6 +50,9 @@ impl LegacyPaths {
         let canonical = format!("/api/catalog/v1alpha1/{plugin}");
         let segments: Vec<&str> = rest.split('/').collect();
         Some(match segments.as_slice() {
+            ["sources", id, kind, name @ ..] if *kind == plural.as_str() && !name.is_empty() => {
+                per_source(&canonical, plural, id, name)
+            }
             ["sources", ..] => (format!("{canonical}/{rest}"), None),
             ["actions", scope] => (
                 format!("{canonical}/actions"),
@@ -61,6 +72,29 @@ impl LegacyPaths {
             _ => return None,
         })
     }
+}
+
+/// A per-source native path. There the name may span segments (Kubeflow's
+/// `{model_name=**}`); the canonical routes take it as one segment, so
+/// its `/` become `%2F` (a `**` variable must end a template, and the
+/// artifacts route continues after the name). A trailing `artifacts`
+/// segment names the artifact list, as in Kubeflow: a record whose name
+/// ends in `/artifacts` is reached with that `/` sent as `%2F`.
+fn per_source(canonical: &str, plural: &str, id: &str, name: &[&str]) -> (String, Option<String>) {
+    let (name, suffix) = match name {
+        [rest @ .., "artifacts"] if !rest.is_empty() => (rest, "/artifacts"),
+        all => (all, ""),
+    };
+    // The id moves from the path into the query, where `+` means a space:
+    // decode it as a path segment and encode it again for the query.
+    let id = percent_decode_str(id).decode_utf8_lossy();
+    (
+        format!("{canonical}/native/{plural}/{}{suffix}", name.join("%2F")),
+        Some(format!(
+            "sourceId={}",
+            utf8_percent_encode(&id, NON_ALPHANUMERIC)
+        )),
+    )
 }
 
 #[cfg(test)]
@@ -120,6 +154,47 @@ mod tests {
                 "{path}"
             );
         }
+        assert_eq!(
+            rewrite("/api/model_catalog/v1alpha1/sources/hf/models/org/m1"),
+            Some((
+                "/api/catalog/v1alpha1/model/native/models/org%2Fm1".into(),
+                Some("sourceId=hf".into())
+            ))
+        );
+        assert_eq!(
+            rewrite("/api/model_catalog/v1alpha1/sources/hf/models/org%2Fm1"),
+            Some((
+                "/api/catalog/v1alpha1/model/native/models/org%2Fm1".into(),
+                Some("sourceId=hf".into())
+            ))
+        );
+        assert_eq!(
+            rewrite("/api/model_catalog/v1alpha1/sources/a+b%20c/models/org/m1/artifacts"),
+            Some((
+                "/api/catalog/v1alpha1/model/native/models/org%2Fm1/artifacts".into(),
+                Some("sourceId=a%2Bb%20c".into())
+            ))
+        );
+        assert_eq!(
+            rewrite("/api/model_catalog/v1alpha1/sources/hf/models/artifacts"),
+            Some((
+                "/api/catalog/v1alpha1/model/native/models/artifacts".into(),
+                Some("sourceId=hf".into())
+            )),
+            "a record named artifacts"
+        );
+        assert_eq!(
+            rewrite("/api/model_catalog/v1alpha1/sources/hf"),
+            Some(("/api/catalog/v1alpha1/model/sources/hf".into(), None))
+        );
+        assert_eq!(
+            rewrite("/api/model_catalog/v1alpha1/sources/hf/agents/a1"),
+            Some((
+                "/api/catalog/v1alpha1/model/sources/hf/agents/a1".into(),
+                None
+            )),
+            "another plugin's plural is not a per-source route"
+        );
         assert_eq!(rewrite("/api/nope_catalog/v1alpha1/things"), None);
         assert_eq!(rewrite("/api/agents_catalog/v2/agents"), None);
         assert_eq!(rewrite("/api/catalog/v1alpha1/agents/assets"), None);

@@ -4,7 +4,7 @@
 use tonic::{Request, Response, Status};
 
 use super::{caller, convert, correlation};
-use crate::catalog::{native_record, Catalog, ListParams};
+use crate::catalog::{native_record, Catalog, ListParams, NativeKey};
 use crate::domain::{Error, Reason};
 use crate::governance::actions::ActionCall;
 use crate::proto::catalog::v1alpha1 as pb;
@@ -205,12 +205,51 @@ impl pb::asset_service_server::AssetService for AssetApi {
     ) -> Result<Response<prost_types::Struct>, Status> {
         let cid = correlation(&request);
         let r = request.get_ref();
+        let key = NativeKey {
+            plugin: &r.plugin,
+            plural: &r.plural,
+            name: &r.name,
+            source_id: &r.source_id,
+        };
         respond!(
             cid,
             self.catalog
-                .get(&r.plugin, &r.plural, &r.name)
+                .get_native(key)
                 .await
-                .map(|v| convert::value_to_struct(&native_record(&v.record)))
+                .map(|v| convert::value_to_struct(&v))
+        )
+    }
+
+    async fn list_entity_artifacts(
+        &self,
+        request: Request<pb::ListEntityArtifactsRequest>,
+    ) -> Result<Response<pb::ListEntityArtifactsResponse>, Status> {
+        let cid = correlation(&request);
+        let r = request.get_ref();
+        let key = NativeKey {
+            plugin: &r.plugin,
+            plural: &r.plural,
+            name: &r.name,
+            source_id: &r.source_id,
+        };
+        respond!(
+            cid,
+            async {
+                required(&r.plugin, "plugin")?;
+                required(&r.plural, "plural")?;
+                required(&r.name, "name")?;
+                let page = self
+                    .catalog
+                    .list_native_artifacts(key, r.page_size, &r.page_token)
+                    .await?;
+                Ok::<_, Error>(pb::ListEntityArtifactsResponse {
+                    size: page.items.len() as i32,
+                    page_size: page.page_size as i32,
+                    items: page.items.iter().map(convert::value_to_struct).collect(),
+                    next_page_token: page.next_page_token,
+                })
+            }
+            .await
         )
     }
 
