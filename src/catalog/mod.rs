@@ -9,7 +9,7 @@ mod native;
 
 pub use native::{artifacts_of, ArtifactPage, NativeKey};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -251,6 +251,10 @@ impl Catalog {
             .encode(),
             _ => String::new(),
         };
+        let sources = self
+            .engine
+            .effective_sources_covering(None, &record_sources(&page.items))
+            .await;
         let items = page
             .items
             .into_iter()
@@ -305,7 +309,13 @@ impl Catalog {
                 .with("kind", &kind)
                 .with("name", name)
         })?;
-        let sources = self.engine.effective_sources(Some(plugin)).await;
+        let sources = self
+            .engine
+            .effective_sources_covering(
+                Some(plugin),
+                &record_sources(std::slice::from_ref(&row.record)),
+            )
+            .await;
         let outbound = row
             .record
             .refs
@@ -407,6 +417,14 @@ impl Catalog {
         }
         Ok(manifests)
     }
+}
+
+/// The (plugin, source id) pairs the records come from.
+fn record_sources(records: &[StoredRecord]) -> HashSet<(String, String)> {
+    records
+        .iter()
+        .map(|r| (r.plugin.clone(), r.source_id.clone()))
+        .collect()
 }
 
 fn sort_value(order: &OrderKey, record: &StoredRecord) -> Value {

@@ -85,7 +85,12 @@ pub struct Engine {
     snapshot: RwLock<Snapshot>,
     sync_locks: Mutex<HashMap<SourceKey, Arc<Mutex<()>>>>,
     applied_fingerprints: Mutex<HashMap<SourceKey, String>>,
+    last_on_demand_reload: Mutex<Option<std::time::Instant>>,
 }
+
+/// Shortest time between two re-reads of the configuration caused by a
+/// read that met an unknown source.
+const ON_DEMAND_RELOAD_GAP: Duration = Duration::from_millis(500);
 
 /// Result of one sync.
 #[derive(Debug, Clone)]
@@ -112,6 +117,7 @@ impl Engine {
             snapshot: RwLock::new(Snapshot::default()),
             sync_locks: Mutex::new(HashMap::new()),
             applied_fingerprints: Mutex::new(HashMap::new()),
+            last_on_demand_reload: Mutex::new(None),
         })
     }
 
@@ -185,6 +191,43 @@ impl Engine {
             out.extend(effective_for_plugin(&snapshot, name, &self.settings));
         }
         out
+    }
+
+    /// The sources of every plugin (or one), re-read first when `needed`
+    /// names a (plugin, source id) this replica does not know: a source
+    /// applied through another replica sharing the database is only
+    /// picked up by the next periodic reconcile, and until then views of
+    /// its records would lose the source's labels and type. Re-reads are
+    /// at most one per [`ON_DEMAND_RELOAD_GAP`], so records of a source
+    /// that no longer exists cannot turn every read into a reload.
+    pub async fn effective_sources_covering(
+        &self,
+        plugin: Option<&str>,
+        needed: &HashSet<(String, String)>,
+    ) -> Vec<EffectiveSource> {
+        let sources = self.effective_sources(plugin).await;
+        let known: HashSet<(&str, &str)> = sources
+            .iter()
+            .map(|s| (s.plugin.as_str(), s.definition.id.as_str()))
+            .collect();
+        if needed
+            .iter()
+            .all(|(p, id)| known.contains(&(p.as_str(), id.as_str())))
+        {
+            return sources;
+        }
+        {
+            let mut last = self.last_on_demand_reload.lock().await;
+            if last.is_some_and(|at| at.elapsed() < ON_DEMAND_RELOAD_GAP) {
+                return sources;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        if let Err(e) = self.reload_config().await {
+            tracing::warn!(error = %e, "could not re-read the source configuration for an unknown source");
+            return sources;
+        }
+        self.effective_sources(plugin).await
     }
 
     /// One source.

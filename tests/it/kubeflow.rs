@@ -320,10 +320,10 @@ async fn a_models_artifacts_list_in_pages_with_the_kubeflow_default_type() {
     server.stop().await;
 }
 
-/// PostgreSQL only: a replica learns of a source applied through another
-/// at its next reconcile (60 s here); meanwhile it serves that source's
-/// stored records and calls a missing one ASSET_NOT_FOUND, not an unknown
-/// source.
+/// PostgreSQL only: a replica's periodic reconcile (60 s here) is not
+/// what makes it know a source applied through another: it serves that
+/// source's stored records at once, with the source's labels, and calls a
+/// missing one ASSET_NOT_FOUND, not an unknown source.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_reads_a_source_applied_through_another_before_it_reconciles() {
     match std::env::var("CATALOG_TEST_DATABASE_URL") {
@@ -349,6 +349,7 @@ async fn a_replica_reads_a_source_applied_through_another_before_it_reconciles()
     let file = dir.path().join("c.yaml");
     std::fs::write(&file, "models:\n  - name: only-c\n").unwrap();
     let source = json!({"source": {"id": "c", "name": "C", "type": "yaml",
+        "labels": ["team-c"],
         "properties": {"yamlCatalogPath": file.display().to_string()}}});
     a.action("model", "c", "apply", false, source)
         .await
@@ -367,6 +368,21 @@ async fn a_replica_reads_a_source_applied_through_another_before_it_reconciles()
         .await
         .unwrap_err();
     assert_eq!(reason(&missing), "ASSET_NOT_FOUND");
+    let asset = b
+        .assets()
+        .get_asset(pb::GetAssetRequest {
+            plugin: "model".into(),
+            kind: "CatalogModel".into(),
+            name: "only-c".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let source_ref = asset.metadata.unwrap().source_ref.unwrap();
+    assert_eq!(
+        (source_ref.source_type.as_str(), source_ref.source_labels),
+        ("yaml", vec!["team-c".to_string()])
+    );
     a.stop().await;
     b.stop().await;
 }
