@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{ensure, ok, refused, Ctx, Fail, Outcome, Subject};
+use super::{approve_if_held, ensure, ok, refused, Ctx, Fail, Outcome, Subject};
 use crate::api::{error_metadata, AssetKey};
 use crate::proto::pb;
 
@@ -204,22 +204,7 @@ async fn lcy_04_legacy(ctx: &Ctx, s: &Subject) -> Outcome {
             .await,
         "legacy deprecate of an approved asset",
     )?;
-    if result.status == "pending-approval" {
-        let decided = ok(
-            ctx.api
-                .approve(&ctx.ids.approver1, &key, &result.approval_request_id)
-                .await,
-            "approving the legacy deprecate",
-        )?;
-        let execution = decided.execution.unwrap_or_default();
-        ensure!(
-            decided.status == "approved" && execution.status == "succeeded",
-            "request {} is {:?}, execution {:?}",
-            decided.request_id,
-            decided.status,
-            execution.status
-        );
-    }
+    approve_if_held(ctx, &key, &result, "approving the legacy deprecate").await?;
     let state = ok(
         ctx.api.state_of(&ctx.ids.viewer, &key).await,
         "GetAssetGovernance",

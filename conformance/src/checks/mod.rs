@@ -165,6 +165,34 @@ impl Ctx {
 
 /// A gRPC result as a check result: the error names the call, its code,
 /// reason and message.
+/// When `result` was held for approval, approver1 approves it, and the
+/// request must end approved with its action run.
+pub async fn approve_if_held(
+    ctx: &Ctx,
+    key: &AssetKey,
+    result: &pb::ActionResult,
+    what: &str,
+) -> Outcome {
+    if result.status != "pending-approval" {
+        return Ok(());
+    }
+    let decided = ok(
+        ctx.api
+            .approve(&ctx.ids.approver1, key, &result.approval_request_id)
+            .await,
+        what,
+    )?;
+    let execution = decided.execution.unwrap_or_default();
+    ensure!(
+        decided.status == "approved" && execution.status == "succeeded",
+        "request {} is {:?}, execution {:?}",
+        decided.request_id,
+        decided.status,
+        execution.status
+    );
+    Ok(())
+}
+
 pub fn ok<T>(result: Result<T, Status>, what: &str) -> Result<T, Fail> {
     result.map_err(|status| {
         Fail::Fail(format!(

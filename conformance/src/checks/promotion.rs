@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::approvals::{bind, bound, create_version};
-use super::{ensure, ok, refused, Ctx, Fail, Outcome, Subject};
+use super::{approve_if_held, ensure, ok, refused, Ctx, Fail, Outcome, Subject};
 use crate::proto::gpb;
 
 pub async fn run(ctx: &Ctx, s: &Subject) {
@@ -400,22 +400,7 @@ async fn transition_version(
             .await,
         &format!("setState {to} on version {version_id}"),
     )?;
-    if result.status == "pending-approval" {
-        let decided = ok(
-            ctx.api
-                .approve(&ctx.ids.approver1, key, &result.approval_request_id)
-                .await,
-            "approving the version transition",
-        )?;
-        let execution = decided.execution.unwrap_or_default();
-        ensure!(
-            decided.status == "approved" && execution.status == "succeeded",
-            "request {} is {:?}, execution {:?}",
-            decided.request_id,
-            decided.status,
-            execution.status
-        );
-    }
+    approve_if_held(ctx, key, &result, "approving the version transition").await?;
     let state = version_state(ctx, key, version_id).await?;
     ensure!(
         state == to,
