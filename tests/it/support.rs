@@ -181,7 +181,32 @@ impl TestServer {
             database_url: database_url.clone(),
         };
         test.wait_serving().await;
+        test.wait_discovered().await;
         test
+    }
+
+    /// Waits until `/readyz` reports the governance overlay of the first
+    /// load written: the server is ready before it is, and tests read
+    /// first versions and events of the sample assets straight away.
+    pub async fn wait_discovered(&self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.server.as_ref().expect("running").addr;
+        for _ in 0..600 {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", addr.port()))
+                .await
+                .unwrap();
+            stream
+                .write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            if answer.contains("\"discovery\":\"done\"") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the first load's governance overlay was never reported written");
     }
 
     /// A token for `subject` with `roles`, signed with this server's secret.
