@@ -367,10 +367,10 @@ async fn sync_loop(
     every: Duration,
 ) {
     // Records already in the database from before governance existed are
-    // backfilled; what the first sync discovers is ingested.
+    // backfilled before the server is ready; what the first sync
+    // discovers is ingested right after.
     reconcile_governance(&governance, "system:backfill").await;
     let failed = engine.reconcile().await;
-    reconcile_governance(&governance, "system:ingest").await;
     let total = engine
         .effective_sources(None)
         .await
@@ -380,6 +380,13 @@ async fn sync_loop(
     tracing::info!(sources = total, failed, "initial load finished");
     readiness.initial_load_done(InitialLoad { total, failed });
     set_serving(&health, readiness.is_ready()).await;
+    // What the initial sync discovered gets its overlay after the server
+    // is ready: reads treat an asset without an overlay row as a draft
+    // and an action creates the row first, as for sources added at run
+    // time. Holding readiness for it cost 35 s at 100k assets against
+    // issue 2's 10 s (spec 12 §3 holds readiness; the issue wins).
+    reconcile_governance(&governance, "system:ingest").await;
+    readiness.discovery_done();
     tokio::spawn(follow_catalog(governance.clone(), stop.clone()));
     tokio::spawn(expire_approvals(governance.clone(), stop.clone()));
     loop {

@@ -31,6 +31,7 @@ struct Inner {
     store: Store,
     initial: OnceLock<InitialLoad>,
     database_ok: AtomicBool,
+    discovery_done: AtomicBool,
 }
 
 impl Readiness {
@@ -42,13 +43,23 @@ impl Readiness {
                 store,
                 initial: OnceLock::new(),
                 database_ok: AtomicBool::new(true),
+                discovery_done: AtomicBool::new(false),
             }),
         }
     }
 
-    /// The first sync of every source and the first backfill are done.
+    /// The first sync of every source and the backfill of the records
+    /// stored before this start are done.
     pub fn initial_load_done(&self, load: InitialLoad) {
         let _ = self.inner.initial.set(load);
+    }
+
+    /// The overlay rows, first versions and `governance.create` events of
+    /// what the initial sync discovered are written. That runs after the
+    /// server is ready (issue 2's load target), so it is reported on its
+    /// own instead of holding readiness back.
+    pub fn discovery_done(&self) {
+        self.inner.discovery_done.store(true, Ordering::Release);
     }
 
     /// Seconds since start.
@@ -99,6 +110,7 @@ impl Readiness {
                     "governanceConfig": "loaded",
                     "approvalPolicies": "loaded",
                     "backfill": if initial.is_some() { "done" } else { "running" },
+                    "discovery": if self.inner.discovery_done.load(Ordering::Acquire) { "done" } else { "running" },
                 },
             },
         });

@@ -819,5 +819,22 @@ async fn probes_report_liveness_and_readiness_without_a_token() {
     assert!(sources["total"].as_u64().unwrap() >= 12, "{body}");
     assert_eq!(sources["failed"], 0);
     assert_eq!(c["governance"]["backfill"], "done");
+    // The overlay of what the initial sync discovered is written after
+    // the server is ready, and reported once it is.
+    let mut discovery = String::new();
+    for _ in 0..300 {
+        let ready = http_get(addr(&s), "/readyz", "").await;
+        let body: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+        discovery = body["components"]["governance"]["discovery"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if discovery == "done" {
+            break;
+        }
+        assert_eq!(discovery, "running", "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(discovery, "done");
     s.stop().await;
 }
