@@ -422,3 +422,82 @@ async fn a_decision_and_actions_on_the_same_asset_do_not_deadlock() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Actions on assets a source has just added race the background pass
+/// that writes their overlay rows (12 §4): each action either creates the
+/// row itself or waits for the pass's, and the asset ends up with exactly
+/// one `governance.create`, never STORAGE_UNAVAILABLE. Runs on both back
+/// ends (SQLite serializes the writers; PostgreSQL must not deadlock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_racing_the_ingest_of_a_new_source_all_succeed_once() {
+    const ASSETS: usize = 3000;
+    const RACED: usize = 40;
+    let s = TestServer::samples().await;
+    let file = s.dir.path().join("samples").join("bulk.yaml");
+    let mut yaml = String::from("models:\n");
+    for i in 0..ASSETS {
+        yaml.push_str(&format!(
+            "  - name: bulk-{i:05}\n    description: model {i}\n"
+        ));
+    }
+    std::fs::write(&file, yaml).unwrap();
+    let source = json!({"source": {"id": "bulk", "name": "Bulk", "type": "yaml",
+        "properties": {"yamlCatalogPath": file.display().to_string()}}});
+    s.action("model", "bulk", "apply", false, source)
+        .await
+        .unwrap();
+    let operator = s.token("olga", &["operator"]);
+    let mut calls = Vec::new();
+    for r in 0..RACED {
+        let name = format!("bulk-{:05}", ASSETS - 1 - r * (ASSETS / RACED));
+        let mut governance = s.governance_as(Some(&operator));
+        calls.push(tokio::spawn(async move {
+            let answer = governance
+                .update_asset_governance(gpb::UpdateAssetGovernanceRequest {
+                    plugin: "model".into(),
+                    kind: "CatalogModel".into(),
+                    name: name.clone(),
+                    governance: Some(pb::GovernanceMetadata {
+                        owner: Some(pb::Owner {
+                            principal: format!("owner-{r}"),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    update_mask: None,
+                    expected_resource_version: 0,
+                })
+                .await;
+            (name, answer.map(|_| ()))
+        }));
+    }
+    let mut raced = Vec::new();
+    let mut failures = Vec::new();
+    for call in calls {
+        let (name, answer) = call.await.unwrap();
+        if let Err(e) = answer {
+            failures.push(format!("{name}: {} {}", reason(&e), e.message()));
+        }
+        raced.push(name);
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    let mut created = Vec::new();
+    for _ in 0..600 {
+        created = events_of(&s, "governance.create").await;
+        if created.iter().filter(|e| e.name.starts_with("bulk-")).count() >= ASSETS {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let bulk = created.iter().filter(|e| e.name.starts_with("bulk-")).count();
+    assert_eq!(bulk, ASSETS, "one governance.create per new asset");
+    let last_create = created.iter().map(|e| e.sequence).max().unwrap();
+    let updates = events_of(&s, "governance.update").await;
+    let during = updates.iter().filter(|e| e.sequence < last_create).count();
+    eprintln!("updates during ingest: {during} of {}", updates.len());
+    for name in &raced {
+        let n = created.iter().filter(|e| &e.name == name).count();
+        assert_eq!(n, 1, "{name} has {n} governance.create events");
+    }
+    s.stop().await;
+}
