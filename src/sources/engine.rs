@@ -410,7 +410,7 @@ impl Engine {
         let mut ingested = {
             let (manifest, definition) = (manifest.clone(), source.definition.clone());
             tokio::task::spawn_blocking(move || {
-                ingest(&manifest, &definition, &read, &common, started)
+                ingest(&manifest, &definition, read, &common, started)
             })
             .await
             .map_err(Error::internal)?

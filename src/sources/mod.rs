@@ -83,7 +83,7 @@ pub struct Ingested {
 pub fn ingest(
     manifest: &PluginManifest,
     definition: &SourceDefinition,
-    read: &ProviderRead,
+    read: ProviderRead,
     common: &CommonProperties,
     observed_at: DateTime<Utc>,
 ) -> Ingested {
@@ -107,7 +107,7 @@ pub fn ingest(
             entry: String::new(),
         });
     }
-    for file in &read.files {
+    for mut file in read.files {
         for note in &file.notes {
             out.diagnostics.push(EntryDiagnostic {
                 severity: "info".into(),
@@ -119,7 +119,9 @@ pub fn ingest(
                 entry: String::new(),
             });
         }
-        for entry in &file.entries {
+        // Each entry is dropped once it is a record, so a large source is
+        // not held as both documents and records.
+        for entry in std::mem::take(&mut file.entries) {
             let name = entry
                 .value
                 .get("name")
@@ -168,8 +170,8 @@ pub fn ingest(
             out.records.push(make_record(
                 manifest,
                 definition,
-                file,
-                &entry.value,
+                &file,
+                entry.value,
                 &name,
                 observed_at,
                 findings,
@@ -186,13 +188,13 @@ fn make_record(
     manifest: &PluginManifest,
     definition: &SourceDefinition,
     file: &DataFile,
-    value: &Value,
+    value: Value,
     name: &str,
     observed_at: DateTime<Utc>,
     findings: Vec<Finding>,
 ) -> IncomingRecord {
     let kind = manifest.spec.entity.kind.clone();
-    let digest = content_digest(value);
+    let digest = content_digest(&value);
     let provenance = Provenance {
         source: ProvenanceSource {
             source_type: definition.source_type.clone(),
@@ -217,10 +219,10 @@ fn make_record(
             .to_string(),
         kind,
         name: name.to_string(),
-        refs: extract_references(manifest, value),
+        refs: extract_references(manifest, &value),
         created_at: epoch_millis(value.get("createTimeSinceEpoch")),
         updated_at: epoch_millis(value.get("lastUpdateTimeSinceEpoch")),
-        record: value.clone(),
+        record: value,
         digest,
         provenance,
         findings,

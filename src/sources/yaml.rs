@@ -211,7 +211,9 @@ pub fn parse_data_file(
             )
             .at_location(label, line, "")
         })?;
-        let Some(top) = value.as_object() else {
+        // Owned, so that entries move out of the document instead of being
+        // copied: a large file is then never held twice.
+        let Value::Object(mut top) = value else {
             if value.is_null() {
                 continue;
             }
@@ -229,7 +231,7 @@ pub fn parse_data_file(
         if let Some(label_value) = top.get("source").and_then(Value::as_str) {
             collection = Some(label_value.to_string());
         }
-        let items = match top.get(plural) {
+        let items = match top.remove(plural) {
             Some(Value::Array(items)) => items,
             Some(Value::Null) => continue,
             Some(_) => {
@@ -250,10 +252,7 @@ pub fn parse_data_file(
             if line > 0 {
                 cursor_line = line + 1;
             }
-            entries.push(RawEntry {
-                value: item.clone(),
-                line,
-            });
+            entries.push(RawEntry { value: item, line });
         }
     }
     Ok(DataFile {
