@@ -42,6 +42,12 @@ pub struct ServerConfig {
     #[arg(long, env = "CATALOG_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
 
+    /// Assembled assets GetAsset keeps in memory between catalog changes
+    /// (0 turns the cache off). Each costs a few KB of resident memory;
+    /// bench/README.md has the measured trade-off.
+    #[arg(long, env = "CATALOG_CACHED_ASSETS", default_value_t = 10_000)]
+    pub cached_assets: usize,
+
     /// Folder of extra plugin manifests (*.yaml), added to the built-in plugins.
     #[arg(long, env = "CATALOG_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,

@@ -165,7 +165,12 @@ pub async fn start(
         .iter()
         .map(|p| (p.name().to_string(), p.spec.entity.plural.clone()))
         .collect();
-    let catalog = Catalog::new(registry, store.clone(), engine.clone());
+    let catalog = Catalog::new(
+        registry,
+        store.clone(),
+        engine.clone(),
+        config.cached_assets,
+    );
 
     let listener = match listener {
         Some(l) => l,

@@ -52,6 +52,7 @@ pub struct Catalog {
 #[derive(Default)]
 struct AssetCache {
     generation: u64,
+    limit: usize,
     views: HashMap<AssetKey, Arc<AssetView>>,
 }
 
@@ -63,7 +64,7 @@ impl AssetCache {
         let drop: Vec<AssetKey> = self
             .views
             .keys()
-            .take(ASSET_CACHE_LIMIT / 10 + 1)
+            .take(self.limit / 10 + 1)
             .cloned()
             .collect();
         for key in drop {
@@ -71,10 +72,6 @@ impl AssetCache {
         }
     }
 }
-
-/// Most assets kept assembled in memory (about 1 KB each for a typical
-/// agent; bench/README.md has the measured resident memory).
-const ASSET_CACHE_LIMIT: usize = 30_000;
 
 /// List parameters shared by ListAssets, ListAllAssets and ListEntities.
 #[derive(Debug, Clone, Default)]
@@ -155,13 +152,22 @@ pub struct AssetPage {
 }
 
 impl Catalog {
-    /// A catalog over a registry, a store and a sync engine.
-    pub fn new(registry: Registry, store: Store, engine: Arc<Engine>) -> Self {
+    /// A catalog over a registry, a store and a sync engine, keeping at
+    /// most `cached_assets` assembled assets in memory (0: none).
+    pub fn new(
+        registry: Registry,
+        store: Store,
+        engine: Arc<Engine>,
+        cached_assets: usize,
+    ) -> Self {
         Catalog {
             registry,
             store,
             engine,
-            cache: Arc::default(),
+            cache: Arc::new(std::sync::Mutex::new(AssetCache {
+                limit: cached_assets,
+                ..Default::default()
+            })),
         }
     }
 
@@ -282,7 +288,10 @@ impl Catalog {
             cache.views.clear();
             cache.generation = generation;
         }
-        if cache.views.len() >= ASSET_CACHE_LIMIT {
+        if cache.limit == 0 {
+            return Ok(view);
+        }
+        if cache.views.len() >= cache.limit {
             cache.evict_some();
         }
         cache.views.insert(key, view.clone());

@@ -484,12 +484,20 @@ async fn actions_racing_the_ingest_of_a_new_source_all_succeed_once() {
     let mut created = Vec::new();
     for _ in 0..600 {
         created = events_of(&s, "governance.create").await;
-        if created.iter().filter(|e| e.name.starts_with("bulk-")).count() >= ASSETS {
+        if created
+            .iter()
+            .filter(|e| e.name.starts_with("bulk-"))
+            .count()
+            >= ASSETS
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let bulk = created.iter().filter(|e| e.name.starts_with("bulk-")).count();
+    let bulk = created
+        .iter()
+        .filter(|e| e.name.starts_with("bulk-"))
+        .count();
     assert_eq!(bulk, ASSETS, "one governance.create per new asset");
     let last_create = created.iter().map(|e| e.sequence).max().unwrap();
     let updates = events_of(&s, "governance.update").await;
