@@ -171,6 +171,9 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
 /// once the server is up; catalog reads need a token like any client's.
 static BEARER: OnceLock<tonic::metadata::AsciiMetadataValue> = OnceLock::new();
 
+/// The server's process id, for the CPU time each measurement costs it.
+static SERVER_PID: OnceLock<u32> = OnceLock::new();
+
 fn authed<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     let bearer = BEARER.get().expect("token loaded before the first call");
@@ -211,6 +214,10 @@ struct Measure {
     throughput: f64,
     p50: Duration,
     p99: Duration,
+    /// Server CPU (user + system) per call, in microseconds. Client and
+    /// server share the machine's cores, so throughput ratios also carry
+    /// the client's own cost; this one is the server's alone.
+    server_us: f64,
 }
 
 /// One HTTP/1.1 keep-alive connection, used by one client at a time.
@@ -297,6 +304,8 @@ where
     Fut: std::future::Future<Output = ()> + Send,
 {
     let call = Arc::new(call);
+    let server = *SERVER_PID.get().expect("server started before measuring");
+    let cpu_before = cpu_seconds(server);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
@@ -318,6 +327,7 @@ where
     for task in tasks {
         all.extend(task.await.unwrap());
     }
+    let server_cpu = cpu_seconds(server) - cpu_before;
     all.sort();
     let pick = |q: f64| {
         all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
@@ -328,6 +338,7 @@ where
         throughput: all.len() as f64 / seconds as f64,
         p50: pick(0.50),
         p99: pick(0.99),
+        server_us: server_cpu * 1e6 / all.len().max(1) as f64,
     }
 }
 
@@ -369,6 +380,7 @@ async fn main() {
         .spawn()
         .expect("server binary (build it with cargo build --release --bin catalog-server)");
     let pid = child.id().unwrap();
+    SERVER_PID.set(pid).unwrap();
     let endpoint = format!("http://{addr}");
     let channel = loop {
         if let Ok(channel) = Channel::from_shared(endpoint.clone())
@@ -439,7 +451,7 @@ async fn main() {
     warm_up(&channels, per_kind).await;
     let mut report = String::new();
     let _ = writeln!(report, "assets: {} ({} per kind, {} kinds), load to SERVING: {:.2} s, RSS after load: {} MB (peak {} MB)\n", per_kind * KINDS.len(), per_kind, KINDS.len(), load.as_secs_f64(), rss / 1024, peak / 1024);
-    let _ = writeln!(report, "| clients | RPC | calls/s | ratio to trivial | p50 ms | p99 ms |\n|---|---|---|---|---|---|");
+    let _ = writeln!(report, "| clients | RPC | calls/s | ratio to trivial | p50 ms | p99 ms | server CPU µs/call | server cost ratio |\n|---|---|---|---|---|---|---|---|");
     let mut versus = String::from(
         "\nHTTP/JSON against gRPC (same server, same run):\n\n| clients | RPC | gRPC calls/s | HTTP/JSON calls/s | HTTP/gRPC | HTTP p50 ms | HTTP p99 ms |\n|---|---|---|---|---|---|---|\n",
     );
@@ -524,13 +536,18 @@ async fn main() {
             ("GetAsset, repeated read", &get),
             ("ListAssets 50, filtered", &list),
         ] {
+            // Server cost ratio: the trivial RPC's server CPU per call over
+            // this RPC's, i.e. the throughput ratio the server alone would
+            // allow if it had the cores to itself.
             let _ = writeln!(
                 report,
-                "| {concurrency} | {name} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                "| {concurrency} | {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} |",
                 m.throughput,
                 m.throughput / trivial.throughput,
                 m.p50.as_secs_f64() * 1000.0,
-                m.p99.as_secs_f64() * 1000.0
+                m.p99.as_secs_f64() * 1000.0,
+                m.server_us,
+                trivial.server_us / m.server_us.max(f64::EPSILON)
             );
         }
     }
