@@ -42,11 +42,11 @@ pub struct ServerConfig {
     #[arg(long, env = "CATALOG_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
 
-    /// Assembled assets GetAsset keeps in memory between catalog changes
-    /// (0 turns the cache off). Each costs a few KB of resident memory;
+    /// Memory, in MiB, for GetAsset answers kept between catalog changes
+    /// (encoded responses, about 1-3 KB per asset; 0 turns the cache off).
     /// bench/README.md has the measured trade-off.
-    #[arg(long, env = "CATALOG_CACHED_ASSETS", default_value_t = 10_000)]
-    pub cached_assets: usize,
+    #[arg(long, env = "CATALOG_ASSET_CACHE_MB", default_value_t = 64)]
+    pub asset_cache_mb: usize,
 
     /// Folder of extra plugin manifests (*.yaml), added to the built-in plugins.
     #[arg(long, env = "CATALOG_PLUGINS_DIR")]

@@ -29,7 +29,8 @@ use crate::telemetry::rpc::{RpcMetrics, RpcMetricsLayer};
 use crate::telemetry::CorrelationLayer;
 use crate::transport::gateway::{Gateway, GatewayOptions};
 use crate::transport::grpc::{
-    assets::AssetApi, governance::GovernanceApi, plugins::PluginApi, sources::SourceApi,
+    assets::AssetApi, encoded::AssetServiceFront, governance::GovernanceApi, plugins::PluginApi,
+    sources::SourceApi,
 };
 
 /// Fully qualified names of the served API services (health reports each).
@@ -165,12 +166,7 @@ pub async fn start(
         .iter()
         .map(|p| (p.name().to_string(), p.spec.entity.plural.clone()))
         .collect();
-    let catalog = Catalog::new(
-        registry,
-        store.clone(),
-        engine.clone(),
-        config.cached_assets,
-    );
+    let catalog = Catalog::new(registry, store.clone(), engine.clone());
 
     let listener = match listener {
         Some(l) => l,
@@ -209,9 +205,11 @@ pub async fn start(
         .add_service(pb::plugin_service_server::PluginServiceServer::new(
             PluginApi::new(catalog.clone(), governance.clone()),
         ))
-        .add_service(pb::asset_service_server::AssetServiceServer::new(
-            AssetApi::new(catalog.clone(), governance.clone()),
-        ))
+        .add_service(AssetServiceFront::new(AssetApi::new(
+            catalog.clone(),
+            governance.clone(),
+            config.asset_cache_mb.saturating_mul(1 << 20),
+        )))
         .add_service(pb::source_service_server::SourceServiceServer::new(
             SourceApi::new(catalog.clone()),
         ))

@@ -195,6 +195,25 @@ async fn get_asset(channel: Channel, kind: usize, item: usize) {
         .unwrap();
 }
 
+/// The encoded size of one GetAsset answer per kind (what the server's
+/// answer cache holds per asset, before its bookkeeping).
+async fn answer_sizes(channel: Channel) -> String {
+    let mut sizes = Vec::new();
+    for (plugin, kind, prefix) in ASSET_KINDS {
+        let answer = pb::asset_service_client::AssetServiceClient::new(channel.clone())
+            .get_asset(authed(pb::GetAssetRequest {
+                plugin: (*plugin).into(),
+                kind: (*kind).into(),
+                name: format!("{prefix}{:06}", 0),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        sizes.push(format!("{kind} {} B", prost::Message::encoded_len(&answer)));
+    }
+    sizes.join(", ")
+}
+
 /// Reads every agent once, 64 at a time, so that "repeated read" measures
 /// a warm server.
 async fn warm_up(channels: &[Channel], per_kind: usize) {
@@ -450,12 +469,18 @@ async fn main() {
     let first_reads = Arc::new(AtomicUsize::new(0));
     warm_up(&channels, per_kind).await;
     let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "GetAsset answer sizes: {}",
+        answer_sizes(channels[0].clone()).await
+    );
     let _ = writeln!(report, "assets: {} ({} per kind, {} kinds), load to SERVING: {:.2} s, RSS after load: {} MB (peak {} MB)\n", per_kind * KINDS.len(), per_kind, KINDS.len(), load.as_secs_f64(), rss / 1024, peak / 1024);
     let _ = writeln!(report, "| clients | RPC | calls/s | ratio to trivial | p50 ms | p99 ms | server CPU µs/call | server cost ratio |\n|---|---|---|---|---|---|---|---|");
     let mut versus = String::from(
         "\nHTTP/JSON against gRPC (same server, same run):\n\n| clients | RPC | gRPC calls/s | HTTP/JSON calls/s | HTTP/gRPC | HTTP p50 ms | HTTP p99 ms |\n|---|---|---|---|---|---|---|\n",
     );
     for &concurrency in &args.concurrency {
+        eprintln!("{concurrency} clients: trivial RPC");
         let trivial = drive(&channels, concurrency, args.seconds, |ch, _| async move {
             let _ = tonic_health::pb::health_client::HealthClient::new(ch)
                 .check(tonic_health::pb::HealthCheckRequest::default())
@@ -466,6 +491,7 @@ async fn main() {
         // First reads: a counter shared by all clients walks every skill,
         // model and MCP server once (agents are warmed up), so each call misses the server's read cache
         // (until the catalog is exhausted; the report says when).
+        eprintln!("{concurrency} clients: GetAsset first reads");
         let first = {
             let next = first_reads.clone();
             drive(&channels, concurrency, args.seconds, move |ch, _| {
@@ -475,10 +501,12 @@ async fn main() {
             .await
         };
         // Repeated reads: every agent, already read once (warm-up below).
+        eprintln!("{concurrency} clients: GetAsset repeated reads");
         let get = drive(&channels, concurrency, args.seconds, move |ch, i| {
             get_asset(ch, 0, i % per_kind)
         })
         .await;
+        eprintln!("{concurrency} clients: ListAssets");
         let list = drive(&channels, concurrency, args.seconds, |ch, i| async move {
             pb::asset_service_client::AssetServiceClient::new(ch)
                 .list_assets(authed(pb::ListAssetsRequest {

@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -17,6 +19,9 @@ use crate::domain::{Error, Reason};
 
 /// Clock skew tolerated on `exp` and `nbf` (spec 08 §4.1).
 pub const LEEWAY_SECONDS: u64 = 60;
+
+/// Distinct tokens whose verification is remembered at once.
+const REMEMBERED_TOKENS: usize = 1024;
 
 /// Where signatures are checked against.
 #[derive(Clone)]
@@ -111,6 +116,45 @@ pub struct Authenticator {
     role_map: RoleMap,
     allow_anonymous_read: bool,
     missing_token_hint: Option<String>,
+    verified: Arc<VerifiedTokens>,
+}
+
+/// Tokens that verified, with the principal and `exp` they verified to.
+/// Clients send the same token on every call; checking its signature and
+/// parsing its claims once is enough while it is unexpired, since key,
+/// issuer, audience and claim mapping are fixed for this authenticator's
+/// life. Bounded: when full it is emptied and refills from new calls.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: Mutex<HashMap<String, (Principal, u64)>>,
+}
+
+impl VerifiedTokens {
+    /// The principal of `token` if it verified before and has not expired.
+    /// Tokens inside the expiry leeway are not recalled: they go through
+    /// the full check, which applies the leeway and words the refusal.
+    fn recall(&self, token: &str, now: u64) -> Option<Principal> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(token) {
+            Some((principal, exp)) if now < *exp => Some(principal.clone()),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, token: &str, principal: &Principal, exp: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= REMEMBERED_TOKENS {
+            entries.clear();
+        }
+        entries.insert(token.to_string(), (principal.clone(), exp));
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl fmt::Debug for Authenticator {
@@ -170,6 +214,7 @@ impl Authenticator {
             role_map: settings.role_map,
             allow_anonymous_read: settings.allow_anonymous_read,
             missing_token_hint: None,
+            verified: Arc::default(),
         })
     }
 
@@ -216,7 +261,12 @@ impl Authenticator {
                 "the authorization metadata must use the Bearer scheme: `authorization: Bearer <JWT>`",
             )
         })?;
-        self.decode(token, 0).map(|(principal, _)| principal)
+        if let Some(principal) = self.verified.recall(token, unix_now()) {
+            return Ok(principal);
+        }
+        let (principal, exp) = self.decode(token, 0)?;
+        self.verified.remember(token, &principal, exp);
+        Ok(principal)
     }
 
     /// Verifies `token` and also requires it to stay valid for
@@ -761,5 +811,40 @@ mod tests {
         let (_, exp) = hs256().decode(&token, 1800).unwrap();
         assert!(exp >= now() + 3590);
         assert!(hs256().decode(&token, 7200).is_err());
+    }
+
+    #[test]
+    fn a_remembered_token_answers_alike_and_only_until_it_expires() {
+        let auth = hs256();
+        let token = issue_hs256(SECRET, "carol", &["viewer"], 600).unwrap();
+        let header = format!("Bearer {token}");
+        let first = auth.verify(Some(&header)).unwrap();
+        let (_, exp) = auth.decode(&token, 0).unwrap();
+        assert_eq!(auth.verify(Some(&header)).unwrap(), first);
+        assert_eq!(auth.verified.recall(&token, exp - 1), Some(first));
+        assert_eq!(
+            auth.verified.recall(&token, exp),
+            None,
+            "expired entries are not recalled"
+        );
+        // A token differing only in its signature is a different entry and
+        // goes through the full check.
+        let last = if header.ends_with('A') { 'B' } else { 'A' };
+        let forged = format!("{}{last}", &header[..header.len() - 1]);
+        assert!(auth.verify(Some(&forged)).is_err());
+    }
+
+    #[test]
+    fn remembered_tokens_stay_bounded() {
+        let tokens = VerifiedTokens::default();
+        let principal = Principal::anonymous();
+        for i in 0..REMEMBERED_TOKENS + 10 {
+            tokens.remember(&format!("token-{i}"), &principal, u64::MAX);
+        }
+        let held = tokens.entries.lock().unwrap().len();
+        assert!(held <= REMEMBERED_TOKENS, "{held}");
+        assert!(tokens
+            .recall(&format!("token-{}", REMEMBERED_TOKENS + 9), 0)
+            .is_some());
     }
 }

@@ -5,8 +5,10 @@
 //! [`native`] adds the native reads scoped to one source and the native
 //! artifact lists.
 
+mod cache;
 mod native;
 
+pub use cache::ReadCache;
 pub use native::{artifacts_of, ArtifactPage, NativeKey};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -43,34 +45,6 @@ pub struct Catalog {
     registry: Registry,
     store: Store,
     engine: Arc<Engine>,
-    cache: Arc<std::sync::Mutex<AssetCache>>,
-}
-
-/// Assets already assembled by `get`, valid for one store generation.
-/// Any change to the live catalog (here, or seen from another replica at
-/// the next reconcile) starts a new generation and empties it.
-#[derive(Default)]
-struct AssetCache {
-    generation: u64,
-    limit: usize,
-    views: HashMap<AssetKey, Arc<AssetView>>,
-}
-
-impl AssetCache {
-    /// Drops about a tenth of the entries when full. The map's iteration
-    /// order is seeded per process, so this is a cheap random eviction that
-    /// keeps most of a hot set instead of emptying the whole cache.
-    fn evict_some(&mut self) {
-        let drop: Vec<AssetKey> = self
-            .views
-            .keys()
-            .take(self.limit / 10 + 1)
-            .cloned()
-            .collect();
-        for key in drop {
-            self.views.remove(&key);
-        }
-    }
 }
 
 /// List parameters shared by ListAssets, ListAllAssets and ListEntities.
@@ -152,22 +126,12 @@ pub struct AssetPage {
 }
 
 impl Catalog {
-    /// A catalog over a registry, a store and a sync engine, keeping at
-    /// most `cached_assets` assembled assets in memory (0: none).
-    pub fn new(
-        registry: Registry,
-        store: Store,
-        engine: Arc<Engine>,
-        cached_assets: usize,
-    ) -> Self {
+    /// A catalog over a registry, a store and a sync engine.
+    pub fn new(registry: Registry, store: Store, engine: Arc<Engine>) -> Self {
         Catalog {
             registry,
             store,
             engine,
-            cache: Arc::new(std::sync::Mutex::new(AssetCache {
-                limit: cached_assets,
-                ..Default::default()
-            })),
         }
     }
 
@@ -275,34 +239,27 @@ impl Catalog {
     }
 
     /// One asset with its links.
-    pub async fn get(&self, plugin: &str, kind: &str, name: &str) -> Result<Arc<AssetView>> {
+    pub async fn get(&self, plugin: &str, kind: &str, name: &str) -> Result<AssetView> {
         let manifest = self.registry.resolve_kind(plugin, kind)?.clone();
-        let key = AssetKey::new(plugin, manifest.spec.entity.kind.clone(), name);
-        let generation = self.store.view_generation();
-        if let Some(view) = self.cached(&key, generation) {
-            return Ok(view);
-        }
-        let view = Arc::new(self.assemble(plugin, &manifest, name).await?);
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.generation != generation {
-            cache.views.clear();
-            cache.generation = generation;
-        }
-        if cache.limit == 0 {
-            return Ok(view);
-        }
-        if cache.views.len() >= cache.limit {
-            cache.evict_some();
-        }
-        cache.views.insert(key, view.clone());
-        Ok(view)
+        self.assemble(plugin, &manifest, name).await
     }
 
-    fn cached(&self, key: &AssetKey, generation: u64) -> Option<Arc<AssetView>> {
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        (cache.generation == generation)
-            .then(|| cache.views.get(key).cloned())
-            .flatten()
+    /// The governed key `get` would read, with the kind resolved (an alias
+    /// and the canonical kind give the same key).
+    pub fn asset_key(&self, plugin: &str, kind: &str, name: &str) -> Result<AssetKey> {
+        let manifest = self.registry.resolve_kind(plugin, kind)?;
+        Ok(AssetKey::new(
+            plugin,
+            manifest.spec.entity.kind.clone(),
+            name,
+        ))
+    }
+
+    /// A number that changes whenever what `get` answers may have changed
+    /// ([`ReadCache`] entries are scoped to it). Read it before reading the
+    /// asset, so a change racing the read starts a newer generation.
+    pub fn view_generation(&self) -> u64 {
+        self.store.view_generation()
     }
 
     async fn assemble(

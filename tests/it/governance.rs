@@ -138,6 +138,29 @@ pub(crate) async fn history(s: &TestServer, name: &str) -> Vec<gpb::AuditEvent> 
         .events
 }
 
+/// GetAsset serves repeated reads from encoded answers it keeps; a
+/// governance write must show in the very next read.
+#[tokio::test]
+async fn a_repeated_get_asset_follows_governance_writes() {
+    let s = server().await;
+    let w = people(&s);
+    let name = "code-review-agent";
+    let owner_of = |asset: pb::AssetResource| {
+        asset
+            .governance
+            .and_then(|g| g.owner)
+            .map(|o| o.principal)
+            .unwrap_or_default()
+    };
+    let first = s.get(PLUGIN, KIND, name).await.unwrap();
+    assert_eq!(s.get(PLUGIN, KIND, name).await.unwrap(), first);
+    for owner in ["first-owner", "second-owner"] {
+        set_owner(&s, &w.operator, name, owner).await;
+        assert_eq!(owner_of(s.get(PLUGIN, KIND, name).await.unwrap()), owner);
+        assert_eq!(owner_of(s.get(PLUGIN, KIND, name).await.unwrap()), owner);
+    }
+}
+
 /// Approves an agent (the kind gate holds it for one approver).
 pub(crate) async fn approve_agent(s: &TestServer, w: &Who, name: &str) {
     set_owner(s, &w.operator, name, "team-lead").await;

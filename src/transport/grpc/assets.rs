@@ -1,10 +1,12 @@
 //! catalog.v1alpha1.AssetService: asset reads, and ExecuteAssetAction
 //! handed to the governance service.
 
+use bytes::Bytes;
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::{caller, convert, correlation};
-use crate::catalog::{native_record, Catalog, ListParams, NativeKey};
+use crate::catalog::{native_record, Catalog, ListParams, NativeKey, ReadCache};
 use crate::domain::{Error, Reason};
 use crate::governance::actions::ActionCall;
 use crate::proto::catalog::v1alpha1 as pb;
@@ -14,16 +16,52 @@ use crate::respond;
 pub struct AssetApi {
     catalog: Catalog,
     governance: crate::governance::Governance,
+    answers: ReadCache,
 }
 
 impl AssetApi {
     /// A service over the catalog (and the governance settings, for the
-    /// governance actions a plugin lists).
-    pub fn new(catalog: Catalog, governance: crate::governance::Governance) -> Self {
+    /// governance actions a plugin lists), keeping up to `cache_bytes` of
+    /// encoded GetAsset answers.
+    pub fn new(
+        catalog: Catalog,
+        governance: crate::governance::Governance,
+        cache_bytes: usize,
+    ) -> Self {
         AssetApi {
             catalog,
             governance,
+            answers: ReadCache::new(cache_bytes),
         }
+    }
+
+    /// GetAsset's answer as an encoded `AssetResource`. Repeated reads of
+    /// an unchanged asset are served from the cache as they are: no query,
+    /// no assembly, no encoding ([`super::encoded`] writes them out).
+    pub async fn get_asset_encoded(
+        &self,
+        request: Request<pb::GetAssetRequest>,
+    ) -> Result<Response<Bytes>, Status> {
+        let cid = correlation(&request);
+        let r = request.get_ref();
+        respond!(
+            cid,
+            async {
+                required(&r.plugin, "plugin")?;
+                required(&r.kind, "kind")?;
+                required(&r.name, "name")?;
+                let key = self.catalog.asset_key(&r.plugin, &r.kind, &r.name)?;
+                let generation = self.catalog.view_generation();
+                if let Some(answer) = self.answers.get(&key, generation) {
+                    return Ok(answer);
+                }
+                let view = self.catalog.get(&r.plugin, &r.kind, &r.name).await?;
+                let answer = Bytes::from(convert::asset(&view).encode_to_vec());
+                self.answers.put(key, answer.clone(), generation);
+                Ok(answer)
+            }
+            .await
+        )
     }
 }
 
@@ -124,24 +162,19 @@ impl pb::asset_service_server::AssetService for AssetApi {
         )
     }
 
+    /// Only reached when this service is mounted without
+    /// [`super::encoded::AssetServiceFront`], which answers GetAsset from
+    /// [`AssetApi::get_asset_encoded`] directly.
     async fn get_asset(
         &self,
         request: Request<pb::GetAssetRequest>,
     ) -> Result<Response<pb::AssetResource>, Status> {
         let cid = correlation(&request);
-        let r = request.get_ref();
+        let answer = self.get_asset_encoded(request).await?;
         respond!(
             cid,
-            async {
-                required(&r.plugin, "plugin")?;
-                required(&r.kind, "kind")?;
-                required(&r.name, "name")?;
-                self.catalog
-                    .get(&r.plugin, &r.kind, &r.name)
-                    .await
-                    .map(|v| convert::asset(&v))
-            }
-            .await
+            pb::AssetResource::decode(answer.into_inner())
+                .map_err(|e| Error::internal(format!("a GetAsset answer did not decode: {e}")))
         )
     }
 

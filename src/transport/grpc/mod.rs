@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod convert;
+pub mod encoded;
 pub mod governance;
 pub mod governance_capabilities;
 pub mod governance_config;
