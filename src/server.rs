@@ -388,9 +388,11 @@ async fn sync_loop(
     // and an action creates the row first, as for sources added at run
     // time. Holding readiness for it cost 35 s at 100k assets against
     // issue 2's 10 s (spec 12 §3 holds readiness; the issue wins).
-    reconcile_governance(&governance, "system:ingest").await;
-    readiness.discovery_done();
-    tokio::spawn(follow_catalog(governance.clone(), stop.clone()));
+    tokio::spawn(discover_then_follow(
+        governance.clone(),
+        readiness.clone(),
+        stop.clone(),
+    ));
     tokio::spawn(expire_approvals(governance.clone(), stop.clone()));
     loop {
         tokio::select! {
@@ -434,6 +436,29 @@ async fn reconcile_governance(governance: &Governance, actor: &str) {
     if let Err(e) = governance.reconcile(actor).await {
         tracing::error!(error = %e, "could not bring the governance overlay up to date; retrying later");
     }
+}
+
+/// Writes the overlay of what the first sync discovered, retrying with
+/// back-off until it succeeds (`/readyz` says `failed` meanwhile), then
+/// follows the catalog. A failed first pass must not wait for the next
+/// catalog change to be retried: that change may never come.
+async fn discover_then_follow(
+    governance: Governance,
+    readiness: Readiness,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_secs(1);
+    while let Err(e) = governance.reconcile("system:ingest").await {
+        tracing::error!(error = %e, retry_in_seconds = wait.as_secs(), "could not write the governance overlay of the first load; retrying");
+        readiness.discovery_failed();
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+    readiness.discovery_done();
+    follow_catalog(governance, stop).await;
 }
 
 /// Brings the governance overlay up to date whenever the live catalog

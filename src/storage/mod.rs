@@ -342,6 +342,10 @@ impl Store {
                     max_connections
                 })
                 .acquire_timeout(Duration::from_secs(10))
+                // A ping checks that a network peer is still there; an
+                // embedded SQLite file has none, and the ping costs a
+                // round trip to the connection's worker thread per query.
+                .test_before_acquire(dialect != Dialect::Sqlite)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if dialect == Dialect::Sqlite {
@@ -365,6 +369,7 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30))
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;

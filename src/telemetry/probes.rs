@@ -3,7 +3,7 @@
 //! server should get traffic, with the state of each component. gRPC
 //! health follows the same readiness (the server's sync loop flips it).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -31,8 +31,13 @@ struct Inner {
     store: Store,
     initial: OnceLock<InitialLoad>,
     database_ok: AtomicBool,
-    discovery_done: AtomicBool,
+    discovery: AtomicU8,
 }
+
+/// States of the first load's discovery pass, as `/readyz` names them.
+const DISCOVERY_RUNNING: u8 = 0;
+const DISCOVERY_FAILED: u8 = 1;
+const DISCOVERY_DONE: u8 = 2;
 
 impl Readiness {
     /// Not ready until [`Readiness::initial_load_done`].
@@ -43,7 +48,7 @@ impl Readiness {
                 store,
                 initial: OnceLock::new(),
                 database_ok: AtomicBool::new(true),
-                discovery_done: AtomicBool::new(false),
+                discovery: AtomicU8::new(DISCOVERY_RUNNING),
             }),
         }
     }
@@ -59,7 +64,24 @@ impl Readiness {
     /// server is ready (issue 2's load target), so it is reported on its
     /// own instead of holding readiness back.
     pub fn discovery_done(&self) {
-        self.inner.discovery_done.store(true, Ordering::Release);
+        self.inner
+            .discovery
+            .store(DISCOVERY_DONE, Ordering::Release);
+    }
+
+    /// The last attempt at that pass failed; another one is scheduled.
+    pub fn discovery_failed(&self) {
+        self.inner
+            .discovery
+            .store(DISCOVERY_FAILED, Ordering::Release);
+    }
+
+    fn discovery(&self) -> &'static str {
+        match self.inner.discovery.load(Ordering::Acquire) {
+            DISCOVERY_DONE => "done",
+            DISCOVERY_FAILED => "failed",
+            _ => "running",
+        }
     }
 
     /// Seconds since start.
@@ -110,7 +132,7 @@ impl Readiness {
                     "governanceConfig": "loaded",
                     "approvalPolicies": "loaded",
                     "backfill": if initial.is_some() { "done" } else { "running" },
-                    "discovery": if self.inner.discovery_done.load(Ordering::Acquire) { "done" } else { "running" },
+                    "discovery": self.discovery(),
                 },
             },
         });

@@ -10,27 +10,11 @@ use catalog::proto::catalog::governance::v1alpha1 as gpb;
 use catalog::proto::catalog::v1alpha1 as pb;
 use catalog::transport::grpc::convert::to_struct;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
 use crate::support::*;
 
-/// A plain HTTP/1.1 response.
-struct HttpResponse {
-    status: u16,
-    /// Header lines as sent, names lowercased.
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
 impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
     /// Whether the exposition has this exact sample line.
     fn has(&self, line: &str) -> bool {
         self.body.lines().any(|l| l == line)
@@ -50,60 +34,6 @@ impl HttpResponse {
             assert!(self.has(line), "missing {line:?} in:\n{}", self.body);
         }
     }
-}
-
-/// One request over a fresh TCP connection, as a scraper or curl sends it:
-/// HTTP/1.1, no token, connection closed after the answer.
-async fn http_get(addr: SocketAddr, path: &str, extra_headers: &str) -> HttpResponse {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", addr.port()))
-        .await
-        .unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n{extra_headers}Connection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.strip_prefix("HTTP/1.1 "))
-        .and_then(|l| l.split(' ').next())
-        .and_then(|code| code.parse().ok())
-        .expect("an HTTP/1.1 status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// The payload of a chunked body.
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = &tail[size + 2..];
-    }
-    out
 }
 
 async fn scrape(s: &TestServer) -> HttpResponse {

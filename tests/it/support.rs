@@ -189,19 +189,10 @@ impl TestServer {
     /// load written: the server is ready before it is, and tests read
     /// first versions and events of the sample assets straight away.
     pub async fn wait_discovered(&self) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.server.as_ref().expect("running").addr;
         for _ in 0..600 {
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", addr.port()))
-                .await
-                .unwrap();
-            stream
-                .write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                .await
-                .unwrap();
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).await.unwrap();
-            if answer.contains("\"discovery\":\"done\"") {
+            let answer = http_get(addr, "/readyz", "").await;
+            if answer.body.contains("\"discovery\":\"done\"") {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -453,4 +444,76 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// A plain HTTP/1.1 response.
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header lines as sent, names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request over a fresh TCP connection, as a scraper or curl sends it:
+/// HTTP/1.1, no token, connection closed after the answer.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str, extra_headers: &str) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", addr.port()))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n{extra_headers}Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.strip_prefix("HTTP/1.1 "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|code| code.parse().ok())
+        .expect("an HTTP/1.1 status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The payload of a chunked body.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = &tail[size + 2..];
+    }
+    out
 }
