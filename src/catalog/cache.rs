@@ -6,16 +6,16 @@
 //! repeated read costs a lookup instead of a query, an assembly and an
 //! encoding.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
 
 use crate::domain::asset::AssetKey;
 
-/// What an entry costs beyond its value: the key's strings and the map's
-/// own bookkeeping, roughly.
-const ENTRY_OVERHEAD: usize = 96;
+/// What an entry costs beyond its value and its key's text: the map's and
+/// the clock's bookkeeping and the strings' headers, roughly.
+const ENTRY_OVERHEAD: usize = 160;
 
 /// A generation-scoped cache of encoded answers, keyed by asset.
 #[derive(Debug)]
@@ -29,6 +29,11 @@ struct Entries {
     generation: u64,
     bytes: usize,
     values: HashMap<AssetKey, Entry>,
+    /// Every key once, in the order eviction looks at them (a clock whose
+    /// hand is the front): an entry read since the hand last passed it
+    /// goes to the back instead of out, so it gets a full turn to be read
+    /// again before it is looked at twice.
+    clock: VecDeque<AssetKey>,
 }
 
 #[derive(Debug)]
@@ -75,6 +80,7 @@ impl ReadCache {
         }
         if generation > entries.generation {
             entries.values.clear();
+            entries.clock.clear();
             entries.bytes = 0;
             entries.generation = generation;
         }
@@ -87,8 +93,9 @@ impl ReadCache {
             value,
             referenced: false,
         };
-        if let Some(old) = entries.values.insert(key.clone(), entry) {
-            entries.bytes -= cost_of(&key, &old.value);
+        match entries.values.insert(key.clone(), entry) {
+            Some(old) => entries.bytes -= cost_of(&key, &old.value),
+            None => entries.clock.push_back(key),
         }
         entries.bytes += cost;
     }
@@ -105,36 +112,31 @@ impl ReadCache {
 
 impl Entries {
     /// Drops entries until at most `target` bytes are held: first those
-    /// not read since the last pass (a one-off scan of many assets does not
-    /// flush the assets read over and over), then any. The map's iteration
-    /// order is seeded per process, which makes the choice among equals a
-    /// cheap random one.
+    /// not read since the hand last passed them (a one-off scan of many
+    /// assets does not flush the assets read over and over). Two turns at
+    /// most: the first may only clear marks, the second then evicts.
     fn shrink_to(&mut self, target: usize) {
-        self.evict_while_above(target, |entry| !std::mem::take(&mut entry.referenced));
-        self.evict_while_above(target, |_| true);
-    }
-
-    fn evict_while_above(&mut self, target: usize, mut evictable: impl FnMut(&mut Entry) -> bool) {
-        let mut bytes = self.bytes;
-        let mut dropped = Vec::new();
-        for (key, entry) in self.values.iter_mut() {
-            if bytes <= target {
+        let mut steps = self.clock.len() * 2;
+        while self.bytes > target && steps > 0 {
+            steps -= 1;
+            let Some(key) = self.clock.pop_front() else {
                 break;
-            }
-            if evictable(entry) {
-                bytes -= cost_of(key, &entry.value);
-                dropped.push(key.clone());
+            };
+            let Some(entry) = self.values.get_mut(&key) else {
+                continue;
+            };
+            if std::mem::take(&mut entry.referenced) {
+                self.clock.push_back(key);
+            } else if let Some(entry) = self.values.remove(&key) {
+                self.bytes -= cost_of(&key, &entry.value);
             }
         }
-        for key in dropped {
-            self.values.remove(&key);
-        }
-        self.bytes = bytes;
     }
 }
 
 fn cost_of(key: &AssetKey, value: &Bytes) -> usize {
-    value.len() + key.plugin.len() + key.kind.len() + key.name.len() + ENTRY_OVERHEAD
+    // The key is held twice: in the map and in the clock.
+    value.len() + 2 * (key.plugin.len() + key.kind.len() + key.name.len()) + ENTRY_OVERHEAD
 }
 
 #[cfg(test)]
@@ -220,6 +222,27 @@ mod tests {
                 "hot asset-{i:03} was evicted by the scan"
             );
         }
+    }
+
+    #[test]
+    fn a_long_scan_does_not_age_out_the_hot_set_before_a_full_turn() {
+        let per_entry = cost_of(&key("hot-000"), &value(1000));
+        let cache = ReadCache::new(100 * per_entry);
+        for i in 0..50 {
+            cache.put(key(&format!("hot-{i:03}")), value(1000), 1);
+        }
+        for i in 0..50 {
+            assert!(cache.get(&key(&format!("hot-{i:03}")), 1).is_some());
+        }
+        // Cold assets, read once each: three eviction passes, together
+        // short of a full turn of the hand; the hot set is not read again.
+        for i in 0..70 {
+            cache.put(key(&format!("cold-{i:03}")), value(1000), 1);
+        }
+        let kept = (0..50)
+            .filter(|i| cache.get(&key(&format!("hot-{i:03}")), 1).is_some())
+            .count();
+        assert!(kept >= 48, "only {kept} of 50 hot assets survived the scan");
     }
 
     #[test]
