@@ -37,7 +37,7 @@ impl HttpResponse {
 }
 
 async fn scrape(s: &TestServer) -> HttpResponse {
-    let response = http_get(addr(s), "/metrics", "").await;
+    let response = http_get(addr(s), "/metrics", &[]).await;
     assert_eq!(response.status, 200, "{}", response.body);
     response
 }
@@ -239,10 +239,15 @@ async fn metrics_count_calls_refusals_and_governance_actions() {
 async fn metrics_need_no_token_and_other_http_paths_are_not_found() {
     let s = TestServer::samples().await;
     // A token that would be refused changes nothing: nothing checks it.
-    let with_bad_token = http_get(addr(&s), "/metrics", "Authorization: Bearer nonsense\r\n").await;
+    let with_bad_token = http_get(
+        addr(&s),
+        "/metrics",
+        &[("Authorization", "Bearer nonsense")],
+    )
+    .await;
     assert_eq!(with_bad_token.status, 200);
     assert!(with_bad_token.has("# TYPE approvals_pending_count gauge"));
-    let other = http_get(addr(&s), "/admin", "").await;
+    let other = http_get(addr(&s), "/admin", &[]).await;
     assert_eq!(other.status, 404, "{}", other.body);
     // Neither reached the gRPC stack: no refusal was audited or counted.
     let metrics = scrape(&s).await;
@@ -727,14 +732,14 @@ async fn configuration_reloads_are_counted_as_applied_or_refused() {
 async fn probes_report_liveness_and_readiness_without_a_token() {
     let s = TestServer::samples().await;
     for path in ["/livez", "/healthz"] {
-        let live = http_get(addr(&s), path, "").await;
+        let live = http_get(addr(&s), path, &[]).await;
         assert_eq!(live.status, 200, "{path}: {}", live.body);
         let body: serde_json::Value = serde_json::from_str(&live.body).unwrap();
         assert_eq!(body["status"], "alive");
         assert!(body["uptimeSeconds"].is_u64(), "{body}");
     }
     // The sample catalog has loaded once the test server is up.
-    let ready = http_get(addr(&s), "/readyz", "").await;
+    let ready = http_get(addr(&s), "/readyz", &[]).await;
     assert_eq!(ready.status, 200, "{}", ready.body);
     let body: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
     assert_eq!(body["status"], "ready");
@@ -753,7 +758,7 @@ async fn probes_report_liveness_and_readiness_without_a_token() {
     // the server is ready, and reported once it is.
     let mut discovery = String::new();
     for _ in 0..300 {
-        let ready = http_get(addr(&s), "/readyz", "").await;
+        let ready = http_get(addr(&s), "/readyz", &[]).await;
         let body: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
         discovery = body["components"]["governance"]["discovery"]
             .as_str()

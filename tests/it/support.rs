@@ -191,7 +191,7 @@ impl TestServer {
     pub async fn wait_discovered(&self) {
         let addr = self.server.as_ref().expect("running").addr;
         for _ in 0..600 {
-            let answer = http_get(addr, "/readyz", "").await;
+            let answer = http_get(addr, "/readyz", &[]).await;
             if answer.body.contains("\"discovery\":\"done\"") {
                 return;
             }
@@ -447,37 +447,66 @@ where
 }
 
 /// A plain HTTP/1.1 response.
-pub struct HttpResponse {
+pub struct Http {
     pub status: u16,
     /// Header lines as sent, names lowercased.
     pub headers: Vec<(String, String)>,
-    pub body: String,
+    pub body: Vec<u8>,
 }
 
-impl HttpResponse {
+impl Http {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The JSON body of a 200 answer.
+    pub fn ok(&self) -> serde_json::Value {
+        assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        self.json()
     }
 }
 
-/// One request over a fresh TCP connection, as a scraper or curl sends it:
-/// HTTP/1.1, no token, connection closed after the answer.
-pub async fn http_get(addr: std::net::SocketAddr, path: &str, extra_headers: &str) -> HttpResponse {
+/// One request over a fresh TCP connection (HTTP/1.1, closed after).
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Http {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", addr.port()))
         .await
         .unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n{extra_headers}Connection: close\r\n\r\n"
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response");
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let body = &raw[split + 4..];
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
@@ -495,25 +524,62 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str, extra_headers: &st
     let body = if chunked {
         dechunk(body)
     } else {
-        body.to_string()
+        body.to_vec()
     };
-    HttpResponse {
+    Http {
         status,
         headers,
         body,
     }
 }
 
-/// The payload of a chunked body.
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..line]).unwrap().trim(), 16).unwrap();
         if size == 0 {
-            break;
+            return out;
         }
-        out.push_str(&tail[..size]);
-        rest = &tail[size + 2..];
+        let start = line + 2;
+        out.extend_from_slice(&rest[start..start + size]);
+        rest = &rest[start + size + 2..];
     }
-    out
+}
+
+/// A plain HTTP/1.1 response with a text body.
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header lines as sent, names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A GET over a fresh TCP connection, as a scraper or curl sends it: no
+/// token unless `headers` carries one.
+pub async fn http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    let answer = http(addr, "GET", path, headers, b"").await;
+    HttpResponse {
+        status: answer.status,
+        headers: answer.headers,
+        body: String::from_utf8(answer.body).expect("a text body"),
+    }
 }
