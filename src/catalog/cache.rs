@@ -101,7 +101,8 @@ impl ReadCache {
     }
 
     /// Bytes held now (values and their keys).
-    pub fn held_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
         self.lock().bytes
     }
 

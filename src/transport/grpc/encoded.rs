@@ -7,6 +7,7 @@
 //! the HTTP gateway and clients see the same wire contract as before.
 
 use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -15,7 +16,7 @@ use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::BoxFuture;
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Request, Response, Status};
-use tonic_prost::ProstCodec;
+use tonic_prost::ProstDecoder;
 
 use super::assets::AssetApi;
 use crate::proto::catalog::v1alpha1 as pb;
@@ -26,15 +27,11 @@ const GET_ASSET_PATH: &str = "/catalog.v1alpha1.AssetService/GetAsset";
 
 /// A codec whose responses are bytes already holding an encoded message;
 /// requests of type `U` are decoded with prost as usual.
-pub struct EncodedCodec<U> {
-    requests: ProstCodec<(), U>,
-}
+pub struct EncodedCodec<U>(PhantomData<U>);
 
 impl<U> Default for EncodedCodec<U> {
     fn default() -> Self {
-        EncodedCodec {
-            requests: ProstCodec::default(),
-        }
+        EncodedCodec(PhantomData)
     }
 }
 
@@ -42,14 +39,14 @@ impl<U: prost::Message + Default + Send + 'static> Codec for EncodedCodec<U> {
     type Encode = Bytes;
     type Decode = U;
     type Encoder = BytesEncoder;
-    type Decoder = <ProstCodec<(), U> as Codec>::Decoder;
+    type Decoder = ProstDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
         BytesEncoder
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        self.requests.decoder()
+        ProstDecoder::default()
     }
 }
 
