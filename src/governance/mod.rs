@@ -238,6 +238,7 @@ pub struct Governance {
 impl Governance {
     /// A service over `store` with the given settings.
     pub fn new(store: Store, registry: Registry, settings: Settings) -> Self {
+        store.set_trusted_sources(&settings.config.trusted_sources);
         Governance {
             store,
             registry,
@@ -256,6 +257,8 @@ impl Governance {
 
     /// Replaces the settings (after a successful reload).
     pub fn replace_settings(&self, settings: Settings) {
+        self.store
+            .set_trusted_sources(&settings.config.trusted_sources);
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
     }
 

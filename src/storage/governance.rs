@@ -845,9 +845,10 @@ impl Store {
                 })
                 .collect();
             let sql = format!(
-                "SELECT r.plugin, r.kind, r.name, COALESCE(g.lifecycle_state, 'draft') AS state FROM catalog_records r \
+                "SELECT r.plugin, r.kind, r.name, {} AS state FROM catalog_records r \
                  LEFT JOIN asset_governance g ON g.plugin = r.plugin AND g.kind = r.kind AND g.name = r.name \
                  WHERE r.is_effective = TRUE AND ({})",
+                self.lifecycle_sql("r", "g"),
                 tuples.join(" OR ")
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));

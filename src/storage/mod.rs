@@ -14,7 +14,7 @@ mod query;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -23,6 +23,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::domain::asset::{Provenance, Reference};
+use crate::domain::governance::State;
 use crate::domain::source::{SourceDefinition, SourceOverrides, SourceState};
 use crate::domain::validation::Finding;
 use crate::domain::{Error, Result};
@@ -111,6 +112,7 @@ pub struct Store {
     writer: Option<AnyPool>,
     dialect: Dialect,
     generation: Arc<Generation>,
+    trusted: Arc<RwLock<Arc<Vec<String>>>>,
 }
 
 /// Counts changes to the live catalog: local writes bump it at once, and
@@ -221,15 +223,18 @@ pub struct StoredRecord {
     /// Governance overlay: the metadata document with its `lifecycle`
     /// block (Null before the overlay row exists).
     pub governance: Value,
+    /// The state the overlay starts in (approved from a trusted source,
+    /// draft otherwise), which reads show until the overlay row exists.
+    pub initial_state: String,
 }
 
 impl StoredRecord {
-    /// Lifecycle state from the overlay (draft until the overlay exists).
+    /// Lifecycle state from the overlay, or the one it will start in.
     pub fn lifecycle_state(&self) -> &str {
         self.governance
             .pointer("/lifecycle/state")
             .and_then(Value::as_str)
-            .unwrap_or("draft")
+            .unwrap_or(&self.initial_state)
     }
 }
 
@@ -388,6 +393,7 @@ impl Store {
             writer,
             dialect,
             generation: Arc::default(),
+            trusted: Arc::default(),
         };
         migrate::run(&store.pool, dialect)
             .await
@@ -407,6 +413,63 @@ impl Store {
             .local
             .load(Ordering::Acquire)
             .wrapping_add(self.generation.overlay.load(Ordering::Acquire) << 32)
+    }
+
+    /// The governance settings' trusted sources (`<sourceId>` or
+    /// `<plugin>/<sourceId>`, already validated). An asset whose overlay row
+    /// is not written yet reads in the state the ingest will give it:
+    /// approved from a trusted source, draft otherwise. A change starts a
+    /// new view generation, as such assets may now read differently.
+    pub fn set_trusted_sources(&self, entries: &[String]) {
+        let mut trusted = self.trusted.write().unwrap_or_else(|e| e.into_inner());
+        if trusted.as_slice() != entries {
+            *trusted = Arc::new(entries.to_vec());
+            self.overlay_changed();
+        }
+    }
+
+    /// SQL for the lifecycle state of record `r` joined to overlay `g`.
+    pub(crate) fn lifecycle_sql(&self, r: &str, g: &str) -> String {
+        format!(
+            "COALESCE({g}.lifecycle_state, {})",
+            self.initial_state_sql(r)
+        )
+    }
+
+    /// SQL for the state record `r`'s overlay starts in (see
+    /// [`Store::set_trusted_sources`]). Entries are inlined as literals:
+    /// settings validation admits only source-id characters, and quotes
+    /// are doubled regardless.
+    fn initial_state_sql(&self, r: &str) -> String {
+        let trusted = self
+            .trusted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let literal = |entry: &str| format!("'{}'", entry.replace('\'', "''"));
+        let (qualified, bare): (Vec<&String>, Vec<&String>) =
+            trusted.iter().partition(|entry| entry.contains('/'));
+        let mut tests = Vec::new();
+        if !bare.is_empty() {
+            let list: Vec<String> = bare.iter().map(|e| literal(e)).collect();
+            tests.push(format!("{r}.source_id IN ({})", list.join(", ")));
+        }
+        if !qualified.is_empty() {
+            let list: Vec<String> = qualified.iter().map(|e| literal(e)).collect();
+            tests.push(format!(
+                "({r}.plugin || '/' || {r}.source_id) IN ({})",
+                list.join(", ")
+            ));
+        }
+        let (approved, draft) = (State::Approved.as_str(), State::Draft.as_str());
+        if tests.is_empty() {
+            format!("'{draft}'")
+        } else {
+            format!(
+                "CASE WHEN {} THEN '{approved}' ELSE '{draft}' END",
+                tests.join(" OR ")
+            )
+        }
     }
 
     /// Marks a committed governance write of this replica.
@@ -891,12 +954,13 @@ impl Store {
              {} AS validated, {} AS diagnostics, r.created_at, r.updated_at, \
              CAST(g.metadata AS TEXT) AS gov_metadata, g.lifecycle_state AS gov_state, g.lifecycle_reason AS gov_reason, \
              g.lifecycle_changed_by AS gov_changed_by, g.lifecycle_changed_at AS gov_changed_at, \
-             CAST(g.lifecycle_replacement_ref AS TEXT) AS gov_replacement",
+             CAST(g.lifecycle_replacement_ref AS TEXT) AS gov_replacement, {} AS initial_state",
             d.json_out("r.record"),
             d.json_out("r.provenance"),
             d.json_out("r.refs"),
             d.bool_out("r.validated"),
-            d.json_out("r.diagnostics")
+            d.json_out("r.diagnostics"),
+            self.initial_state_sql("r"),
         )
     }
 
@@ -924,14 +988,14 @@ impl Store {
              FROM catalog_records r {join} WHERE r.plugin = $1 AND r.kind = $2 AND r.name = $3 AND r.is_effective = TRUE",
             columns = self.record_columns(),
             join = GOVERNANCE_JOIN,
-            found = d.json_rows(&["t.plugin", "t.kind", "t.name", "COALESCE(tg.lifecycle_state, 'draft')"]),
+            found = d.json_rows(&["t.plugin", "t.kind", "t.name", &self.lifecycle_sql("t", "tg")]),
             inbound = d.json_rows(&[
                 "l.from_plugin",
                 "l.from_kind",
                 "l.from_name",
                 "l.link_type",
                 "l.path",
-                "COALESCE(fg.lifecycle_state, 'draft')",
+                &self.lifecycle_sql("f", "fg"),
             ]),
         );
         let row = sqlx::query(AssertSqlSafe(sql))
@@ -1011,7 +1075,12 @@ impl Store {
 
     /// A page of effective records.
     pub async fn list_records(&self, query: &RecordQuery) -> Result<RecordPage> {
-        let built = query::build(self.dialect, query, &self.record_columns())?;
+        let built = query::build(
+            self.dialect,
+            query,
+            &self.record_columns(),
+            &self.lifecycle_sql("r", "g"),
+        )?;
         let mut select = sqlx::query(AssertSqlSafe(built.select));
         for param in &built.params {
             select = param.bind(select);
@@ -1235,6 +1304,7 @@ fn stored_record(row: &AnyRow) -> Result<StoredRecord> {
         created_at: parse_timestamp(&get(row, "created_at")?),
         updated_at: parse_timestamp(&get(row, "updated_at")?),
         governance: governance_block(row),
+        initial_state: get(row, "initial_state")?,
     })
 }
 

@@ -142,12 +142,14 @@ pub struct Built {
     pub count_params: Vec<Param>,
 }
 
-struct Compiler {
+struct Compiler<'a> {
     dialect: Dialect,
     params: Vec<Param>,
+    /// SQL for an asset's lifecycle state ([`super::Store::lifecycle_sql`]).
+    lifecycle: &'a str,
 }
 
-impl Compiler {
+impl Compiler<'_> {
     fn push(&mut self, param: Param) -> String {
         self.params.push(param);
         format!("${}", self.params.len())
@@ -214,7 +216,7 @@ impl Compiler {
                 Target::Governance(GovField::ComplianceTag) => self.tag_cmp(*op, values),
                 Target::Governance(field) => {
                     let column = match field {
-                        GovField::LifecycleState => "COALESCE(g.lifecycle_state, 'draft')",
+                        GovField::LifecycleState => self.lifecycle,
                         GovField::RiskLevel => "g.risk_level",
                         GovField::Owner => "g.owner_principal",
                         GovField::Team => "g.team_name",
@@ -503,10 +505,16 @@ fn like_escape(text: &str) -> String {
 }
 
 /// Builds the SQL of a list query.
-pub fn build(dialect: Dialect, query: &RecordQuery, columns: &str) -> Result<Built> {
+pub fn build(
+    dialect: Dialect,
+    query: &RecordQuery,
+    columns: &str,
+    lifecycle: &str,
+) -> Result<Built> {
     let mut c = Compiler {
         dialect,
         params: Vec::new(),
+        lifecycle,
     };
     let mut conditions = vec!["r.is_effective = TRUE".to_string()];
     if !query.scopes.is_empty() {
@@ -595,7 +603,7 @@ mod tests {
             include_total: true,
         };
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-            let built = build(dialect, &query, "r.name").unwrap();
+            let built = build(dialect, &query, "r.name", "g.lifecycle_state").unwrap();
             assert!(
                 !built.select.contains("DROP") && !built.select.contains("DELETE"),
                 "{}",

@@ -1018,6 +1018,86 @@ async fn asset_lists_filter_on_governance_and_leave_archived_assets_out() {
     s.stop().await;
 }
 
+/// Until the background pass writes the overlay rows of assets a trusted
+/// source has just added, reads already show them approved, as the pass
+/// will make them, in GetAsset and in the lifecycle filter of ListAssets.
+#[tokio::test]
+async fn a_trusted_sources_new_assets_read_approved_before_their_overlay_is_written() {
+    const ASSETS: usize = 3000;
+    let s = TestServer::start_with(|dir| {
+        write(
+            &dir.join("governance.yaml"),
+            "trustedSources: [model/bulk]\n",
+        );
+        Options {
+            sources: vec![copy_samples(dir)],
+            extra_args: vec![
+                "--governance-config".into(),
+                dir.join("governance.yaml").display().to_string(),
+            ],
+            ..Default::default()
+        }
+    })
+    .await;
+    let file = s.dir.path().join("samples").join("bulk.yaml");
+    let mut yaml = String::from("models:\n");
+    for i in 0..ASSETS {
+        yaml.push_str(&format!(
+            "  - name: bulk-{i:05}\n    description: model {i}\n"
+        ));
+    }
+    std::fs::write(&file, yaml).unwrap();
+    let source = json!({"source": {"id": "bulk", "name": "Bulk", "type": "yaml",
+        "properties": {"yamlCatalogPath": file.display().to_string()}}});
+    s.action("model", "bulk", "apply", false, source)
+        .await
+        .unwrap();
+    let last = format!("bulk-{:05}", ASSETS - 1);
+    let asset = s.get("model", "CatalogModel", &last).await.unwrap();
+    let written = asset.governance.is_some();
+    assert_eq!(asset.status.unwrap().lifecycle.unwrap().phase, "approved");
+    let count = |state: &str| {
+        let mut assets = s.assets();
+        let state = state.to_string();
+        async move {
+            assets
+                .list_assets(pb::ListAssetsRequest {
+                    plugin: "model".into(),
+                    source_id: "bulk".into(),
+                    lifecycle_state: vec![state],
+                    include_total: true,
+                    page_size: 1,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .total_size
+        }
+    };
+    assert_eq!(count("draft").await, 0);
+    assert_eq!(count("approved").await, ASSETS as i64);
+    // Another source of the same plugin is not trusted.
+    assert!(count_other_drafts(&s).await > 0);
+    eprintln!("overlay of {last} written before the first read: {written}");
+    s.stop().await;
+}
+
+async fn count_other_drafts(s: &TestServer) -> i64 {
+    s.assets()
+        .list_assets(pb::ListAssetsRequest {
+            plugin: "model".into(),
+            lifecycle_state: vec!["draft".into()],
+            include_total: true,
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .total_size
+}
+
 fn write(path: &std::path::Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
