@@ -188,6 +188,9 @@ pub fn read(
     Ok(ProviderRead { revision, files })
 }
 
+/// Entries parsed per piece of a large data file (see [`entry_runs`]).
+const ENTRIES_PER_PIECE: usize = 1000;
+
 /// Parses a data document (possibly several `---` documents).
 pub fn parse_data_file(
     text: &str,
@@ -196,21 +199,30 @@ pub fn parse_data_file(
     path: &str,
     plural: &str,
 ) -> Result<DataFile, SourceError> {
+    parse_data_file_in_pieces(text, label, uri, path, plural, ENTRIES_PER_PIECE)
+}
+
+fn parse_data_file_in_pieces(
+    text: &str,
+    label: &str,
+    uri: &str,
+    path: &str,
+    plural: &str,
+    per_piece: usize,
+) -> Result<DataFile, SourceError> {
     let digest = sha256_digest(text.as_bytes());
     let mut entries = Vec::new();
     let mut notes = Vec::new();
     let mut collection = None;
     let mut cursor_line = 1;
     let lines: Vec<&str> = text.lines().collect();
-    for document in serde_norway::Deserializer::from_str(text) {
-        let value: Value = serde::Deserialize::deserialize(document).map_err(|e| {
-            let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
-            SourceError::new(
-                ErrorClass::ValidationError,
-                format!("data file {label} does not parse: {e}"),
-            )
-            .at_location(label, line, "")
-        })?;
+    let documents = match entry_runs(text, plural, per_piece)
+        .and_then(|(head, runs)| parse_runs(text, head, &runs, plural))
+    {
+        Some(document) => vec![document],
+        None => whole_documents(text, label)?,
+    };
+    for value in documents {
         // Owned, so that entries move out of the document instead of being
         // copied: a large file is then never held twice.
         let Value::Object(mut top) = value else {
@@ -265,6 +277,143 @@ pub fn parse_data_file(
         notes,
         collection,
     })
+}
+
+/// Every document of a data file, parsed whole.
+fn whole_documents(text: &str, label: &str) -> Result<Vec<Value>, SourceError> {
+    serde_norway::Deserializer::from_str(text)
+        .map(|document| {
+            serde::Deserialize::deserialize(document).map_err(|e: serde_norway::Error| {
+                let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
+                SourceError::new(
+                    ErrorClass::ValidationError,
+                    format!("data file {label} does not parse: {e}"),
+                )
+                .at_location(label, line, "")
+            })
+        })
+        .collect()
+}
+
+/// Where a large data file can be cut so that its entries parse a few
+/// hundred at a time: the YAML parser holds a document's whole event
+/// stream, about eleven bytes of heap per byte of YAML, before it builds
+/// any of it. Returns the head (everything up to and including the
+/// `<plural>:` line) and the byte ranges of runs of at most `per_piece`
+/// entries; each piece is parsed as the head followed by one run.
+///
+/// Only a layout where that gives exactly the entries of a whole parse is
+/// cut: one document whose `<plural>:` key starts a line, followed by a
+/// block sequence that runs to the end of the file, and a head with no
+/// anchor (an entry's anchor used in a later piece fails that piece, which
+/// [`parse_runs`] turns into a whole parse). Anything else, including any
+/// piece that does not parse, is parsed whole.
+fn entry_runs<'t>(
+    text: &'t str,
+    plural: &str,
+    per_piece: usize,
+) -> Option<(&'t str, Vec<std::ops::Range<usize>>)> {
+    let mut offset = 0;
+    let mut lines = text.split_inclusive('\n');
+    let mut head_end = None;
+    let mut content_seen = false;
+    for line in lines.by_ref() {
+        offset += line.len();
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if is_key_line(bare, plural) {
+            head_end = Some(offset);
+            break;
+        }
+        if (bare.starts_with("---") || bare.starts_with("...")) && content_seen {
+            return None;
+        }
+        let trimmed = bare.trim_start();
+        content_seen |= !trimmed.is_empty() && !trimmed.starts_with('#');
+    }
+    let head = &text[..head_end?];
+    if head.contains('&') {
+        return None;
+    }
+    let mut indent = None;
+    let mut starts = Vec::new();
+    for line in lines {
+        let start = offset;
+        offset += line.len();
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let trimmed = bare.trim_start_matches(' ');
+        if trimmed.starts_with('\t') {
+            return None;
+        }
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let column = bare.len() - trimmed.len();
+        let sequence_column = *indent.get_or_insert(column);
+        if column > sequence_column {
+            continue;
+        }
+        if column < sequence_column || !(trimmed == "-" || trimmed.starts_with("- ")) {
+            return None;
+        }
+        starts.push(start);
+    }
+    if starts.len() <= per_piece {
+        return None;
+    }
+    let runs = starts
+        .chunks(per_piece)
+        .enumerate()
+        .map(|(i, run)| {
+            let end = starts
+                .get((i + 1) * per_piece)
+                .copied()
+                .unwrap_or(text.len());
+            run[0]..end
+        })
+        .collect();
+    Some((head, runs))
+}
+
+/// `<key>:` at the start of a line, with nothing after it but a comment.
+fn is_key_line(line: &str, key: &str) -> bool {
+    line.strip_prefix(key)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .map(str::trim)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('#'))
+}
+
+/// The pieces of [`entry_runs`] parsed one at a time and joined into one
+/// document; None if any piece does not parse as the head's map with a
+/// `<plural>` list.
+fn parse_runs(
+    text: &str,
+    head: &str,
+    runs: &[std::ops::Range<usize>],
+    plural: &str,
+) -> Option<Value> {
+    let mut document: Option<serde_json::Map<String, Value>> = None;
+    for run in runs {
+        let mut piece = String::with_capacity(head.len() + run.len() + 1);
+        piece.push_str(head);
+        if !head.ends_with('\n') {
+            piece.push('\n');
+        }
+        piece.push_str(&text[run.clone()]);
+        let Ok(Value::Object(mut map)) = serde_norway::from_str::<Value>(&piece) else {
+            return None;
+        };
+        let Some(Value::Array(items)) = map.remove(plural) else {
+            return None;
+        };
+        match document.as_mut() {
+            None => {
+                map.insert(plural.to_string(), Value::Array(items));
+                document = Some(map);
+            }
+            Some(joined) => joined.get_mut(plural)?.as_array_mut()?.extend(items),
+        }
+    }
+    document.map(Value::Object)
 }
 
 /// The folder a glob starts from: its longest prefix without wildcards.
@@ -328,6 +477,78 @@ mod tests {
             vec!["top-level key `extra` is ignored".to_string()]
         );
         assert!(file.digest.starts_with("sha256:") && file.digest.len() == 71);
+    }
+
+    /// A data file read in pieces of two entries, and whether it was cut.
+    fn in_pieces(text: &str) -> (Result<DataFile, SourceError>, bool) {
+        let cut = entry_runs(text, "models", 2)
+            .is_some_and(|(head, runs)| parse_runs(text, head, &runs, "models").is_some());
+        (
+            parse_data_file_in_pieces(text, "f", "", "", "models", 2),
+            cut,
+        )
+    }
+
+    fn same_as_whole(text: &str) -> bool {
+        let whole = parse_data_file_in_pieces(text, "f", "", "", "models", usize::MAX);
+        let (pieces, cut) = in_pieces(text);
+        match (whole, pieces) {
+            (Ok(whole), Ok(pieces)) => {
+                let values = |f: &DataFile| -> Vec<(Value, u32)> {
+                    f.entries
+                        .iter()
+                        .map(|e| (e.value.clone(), e.line))
+                        .collect()
+                };
+                assert_eq!(values(&whole), values(&pieces), "{text}");
+                assert_eq!(
+                    (&whole.notes, &whole.collection),
+                    (&pieces.notes, &pieces.collection)
+                );
+            }
+            (Err(whole), Err(pieces)) => assert_eq!(whole.message, pieces.message),
+            (whole, pieces) => panic!("{text}\nwhole: {whole:?}\npieces: {pieces:?}"),
+        }
+        cut
+    }
+
+    #[test]
+    fn a_long_entry_list_is_parsed_in_pieces_to_the_same_entries() {
+        let text = "# catalog\nsource: Demo\nmodels:  # the list\n  - name: a\n    description: |\n      - not an entry\n      # not a comment\n    tags: [x, y]\n  # a comment at the list's column\n\n  - name: b\n    nested:\n      - k: &inner {v: 1}\n        again: *inner\n  -\n    name: c\n  - name: d\n    text: \"two\n      lines\"\n  - name: e\nextra: 1\n";
+        // The trailing key keeps this one whole; without it, it is cut.
+        assert!(!same_as_whole(text));
+        let text = text.replace("extra: 1\n", "");
+        assert!(same_as_whole(&text));
+        assert_eq!(in_pieces(&text).0.unwrap().entries.len(), 5);
+        assert!(same_as_whole(
+            "---\nmodels:\n- name: a\n  x: 1\n- name: b\n- name: c\n"
+        ));
+        assert!(same_as_whole(
+            "models:\r\n  - name: a\r\n  - name: b\r\n  - name: c\r\n"
+        ));
+    }
+
+    #[test]
+    fn layouts_a_cut_could_change_are_parsed_whole() {
+        for text in [
+            // An anchor in the head, used by entries in every piece.
+            "defaults: &d {license: MIT}\nmodels:\n  - name: a\n    d: *d\n  - name: b\n  - name: c\n    d: *d\n",
+            // An anchor of one piece used in the next.
+            "models:\n  - name: a\n    x: &shared 1\n  - name: b\n  - name: c\n    y: *shared\n",
+            // A second document.
+            "models:\n  - name: a\n  - name: b\n  - name: c\n---\nmodels:\n  - name: d\n",
+            // A quoted string whose next line looks like an entry, where a
+            // piece would start.
+            "models:\n  - name: a\n  - name: b\n    d: \"first\n  - still the string\"\n  - name: c\n",
+            // Not a list, a list in flow style, a dedented line.
+            "models:\n  a: 1\n  b: 2\n  c: 3\n",
+            "models: [{name: a}, {name: b}, {name: c}]\n",
+            "models:\n  - name: a\n  - name: b\n  - name: c\n x: 1\n",
+        ] {
+            assert!(!same_as_whole(text), "cut: {text}");
+        }
+        // Few entries: one parse.
+        assert!(!same_as_whole("models:\n  - name: a\n  - name: b\n"));
     }
 
     #[test]
