@@ -167,6 +167,7 @@ pub fn ingest(
                 }
                 continue;
             }
+            out.counts.artifacts += artifact_count(&entry.value);
             out.records.push(make_record(
                 manifest,
                 definition,
@@ -179,7 +180,6 @@ pub fn ingest(
         }
     }
     out.counts.assets = out.records.len() as u32;
-    out.counts.artifacts = out.records.iter().map(|r| artifact_count(&r.record)).sum();
     out
 }
 
@@ -213,6 +213,7 @@ fn make_record(
             signature: Default::default(),
         },
     };
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
     IncomingRecord {
         uid: AssetKey::new(manifest.name(), &kind, name)
             .uid()
@@ -222,7 +223,9 @@ fn make_record(
         refs: extract_references(manifest, &value),
         created_at: epoch_millis(value.get("createTimeSinceEpoch")),
         updated_at: epoch_millis(value.get("lastUpdateTimeSinceEpoch")),
-        record: value,
+        display_name: text("displayName"),
+        description: text("description"),
+        record_json: value.to_string(),
         digest,
         provenance,
         findings,

@@ -135,8 +135,14 @@ pub struct IncomingRecord {
     pub name: String,
     /// Asset uid.
     pub uid: String,
-    /// The native record.
-    pub record: Value,
+    /// The native record as JSON text: a sync holds every record of a
+    /// source until it is written, and text takes a fraction of the memory
+    /// of the parsed tree.
+    pub record_json: String,
+    /// Its `displayName`, if a string.
+    pub display_name: Option<String>,
+    /// Its `description`, if a string.
+    pub description: Option<String>,
     /// Content digest.
     pub digest: String,
     /// Provenance.
@@ -808,13 +814,6 @@ impl Store {
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for (incoming, first_seen) in chunk {
-                let text = |key: &str| {
-                    incoming
-                        .record
-                        .get(key)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                };
                 let created = incoming
                     .created_at
                     .map(timestamp)
@@ -830,13 +829,13 @@ impl Store {
                     .bind(batch.source_id.clone())
                     .bind(incoming.uid.clone())
                     .bind(batch.position)
-                    .bind(serde_json::to_string(&incoming.record).map_err(Error::internal)?)
+                    .bind(incoming.record_json.clone())
                     .bind(incoming.digest.clone())
                     .bind(incoming.provenance.revision.id.clone())
                     .bind(serde_json::to_string(&incoming.provenance).map_err(Error::internal)?)
                     .bind(serde_json::to_string(&incoming.refs).map_err(Error::internal)?)
-                    .bind(text("displayName"))
-                    .bind(text("description"))
+                    .bind(incoming.display_name.clone())
+                    .bind(incoming.description.clone())
                     .bind(serde_json::to_string(&incoming.findings).map_err(Error::internal)?)
                     .bind(created)
                     .bind(updated)
