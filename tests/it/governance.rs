@@ -1024,70 +1024,28 @@ async fn asset_lists_filter_on_governance_and_leave_archived_assets_out() {
 #[tokio::test]
 async fn a_trusted_sources_new_assets_read_approved_before_their_overlay_is_written() {
     const ASSETS: usize = 3000;
-    let s = TestServer::start_with(|dir| {
-        write(
-            &dir.join("governance.yaml"),
-            "trustedSources: [model/bulk]\n",
-        );
-        Options {
-            sources: vec![copy_samples(dir)],
-            extra_args: vec![
-                "--governance-config".into(),
-                dir.join("governance.yaml").display().to_string(),
-            ],
-            ..Default::default()
-        }
-    })
-    .await;
-    let file = s.dir.path().join("samples").join("bulk.yaml");
-    let mut yaml = String::from("models:\n");
-    for i in 0..ASSETS {
-        yaml.push_str(&format!(
-            "  - name: bulk-{i:05}\n    description: model {i}\n"
-        ));
-    }
-    std::fs::write(&file, yaml).unwrap();
-    let source = json!({"source": {"id": "bulk", "name": "Bulk", "type": "yaml",
-        "properties": {"yamlCatalogPath": file.display().to_string()}}});
-    s.action("model", "bulk", "apply", false, source)
-        .await
-        .unwrap();
+    let s = trusting("model/bulk", &[]).await;
+    apply_bulk_models(&s, "bulk", ASSETS).await;
     let last = format!("bulk-{:05}", ASSETS - 1);
     let asset = s.get("model", "CatalogModel", &last).await.unwrap();
     let written = asset.governance.is_some();
     assert_eq!(asset.status.unwrap().lifecycle.unwrap().phase, "approved");
-    let count = |state: &str| {
-        let mut assets = s.assets();
-        let state = state.to_string();
-        async move {
-            assets
-                .list_assets(pb::ListAssetsRequest {
-                    plugin: "model".into(),
-                    source_id: "bulk".into(),
-                    lifecycle_state: vec![state],
-                    include_total: true,
-                    page_size: 1,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .total_size
-        }
-    };
-    assert_eq!(count("draft").await, 0);
-    assert_eq!(count("approved").await, ASSETS as i64);
+    assert_eq!(models_in_state(&s, "bulk", "draft").await, 0);
+    assert_eq!(models_in_state(&s, "bulk", "approved").await, ASSETS as i64);
     // Another source of the same plugin is not trusted.
-    assert!(count_other_drafts(&s).await > 0);
+    assert!(models_in_state(&s, "", "draft").await > 0);
     eprintln!("overlay of {last} written before the first read: {written}");
     s.stop().await;
 }
 
-async fn count_other_drafts(s: &TestServer) -> i64 {
+/// How many `model` assets (of one source, or all) ListAssets counts in a
+/// lifecycle state.
+async fn models_in_state(s: &TestServer, source_id: &str, state: &str) -> i64 {
     s.assets()
         .list_assets(pb::ListAssetsRequest {
             plugin: "model".into(),
-            lifecycle_state: vec!["draft".into()],
+            source_id: source_id.into(),
+            lifecycle_state: vec![state.into()],
             include_total: true,
             page_size: 1,
             ..Default::default()
@@ -1096,6 +1054,27 @@ async fn count_other_drafts(s: &TestServer) -> i64 {
         .unwrap()
         .into_inner()
         .total_size
+}
+
+/// The samples, with `trustedSources: [<entry>]` and `extra` arguments.
+async fn trusting(entry: &str, extra: &[&str]) -> TestServer {
+    TestServer::start_with(|dir| {
+        write(
+            &dir.join("governance.yaml"),
+            &format!("trustedSources: [{entry}]\n"),
+        );
+        let mut extra_args = vec![
+            "--governance-config".to_string(),
+            dir.join("governance.yaml").display().to_string(),
+        ];
+        extra_args.extend(extra.iter().map(|a| a.to_string()));
+        Options {
+            sources: vec![copy_samples(dir)],
+            extra_args,
+            ..Default::default()
+        }
+    })
+    .await
 }
 
 fn write(path: &std::path::Path, text: &str) {
@@ -1265,23 +1244,7 @@ async fn pending_requests_expire_and_take_no_more_decisions() {
 
 #[tokio::test]
 async fn assets_from_a_trusted_source_start_approved() {
-    let s = TestServer::start_with(|dir| {
-        write(
-            &dir.join("governance.yaml"),
-            "trustedSources: [agents/sample-agents]\n",
-        );
-        Options {
-            sources: vec![copy_samples(dir)],
-            extra_args: vec![
-                "--governance-config".into(),
-                dir.join("governance.yaml").display().to_string(),
-                "--approval-policies".into(),
-                "builtin".into(),
-            ],
-            ..Default::default()
-        }
-    })
-    .await;
+    let s = trusting("agents/sample-agents", &["--approval-policies", "builtin"]).await;
     let g = s
         .governance()
         .get_asset_governance(gpb::GetAssetGovernanceRequest {

@@ -433,19 +433,7 @@ async fn actions_racing_the_ingest_of_a_new_source_all_succeed_once() {
     const ASSETS: usize = 3000;
     const RACED: usize = 40;
     let s = TestServer::samples().await;
-    let file = s.dir.path().join("samples").join("bulk.yaml");
-    let mut yaml = String::from("models:\n");
-    for i in 0..ASSETS {
-        yaml.push_str(&format!(
-            "  - name: bulk-{i:05}\n    description: model {i}\n"
-        ));
-    }
-    std::fs::write(&file, yaml).unwrap();
-    let source = json!({"source": {"id": "bulk", "name": "Bulk", "type": "yaml",
-        "properties": {"yamlCatalogPath": file.display().to_string()}}});
-    s.action("model", "bulk", "apply", false, source)
-        .await
-        .unwrap();
+    apply_bulk_models(&s, "bulk", ASSETS).await;
     let operator = s.token("olga", &["operator"]);
     let mut calls = Vec::new();
     for r in 0..RACED {

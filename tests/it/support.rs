@@ -382,6 +382,22 @@ impl TestServer {
     }
 }
 
+/// Applies, over the API, a `model` source `id` of `count` generated
+/// entries named `bulk-00000`, `bulk-00001`...
+pub async fn apply_bulk_models(s: &TestServer, id: &str, count: usize) {
+    let file = s.dir.path().join("samples").join(format!("{id}.yaml"));
+    let mut yaml = String::from("models:\n");
+    for i in 0..count {
+        yaml.push_str(&format!(
+            "  - name: bulk-{i:05}\n    description: model {i}\n"
+        ));
+    }
+    std::fs::write(&file, yaml).unwrap();
+    let source = serde_json::json!({"source": {"id": id, "name": "Bulk", "type": "yaml",
+        "properties": {"yamlCatalogPath": file.display().to_string()}}});
+    s.action("model", id, "apply", false, source).await.unwrap();
+}
+
 pub async fn start_server(database_url: &str, options: &Options) -> RunningServer {
     let mut args = vec![
         "catalog-server".to_string(),
