@@ -96,6 +96,9 @@ pub fn ingest(
     let kind = manifest.spec.entity.kind.clone();
     let mut out = Ingested::default();
     let mut seen = HashSet::new();
+    // Names already loaded: a rejected duplicate of one is not listed as
+    // rejected (the first entry stands).
+    let mut accepted = HashSet::new();
     if definition.properties.contains_key("lifecycleStateMapping") {
         out.diagnostics.push(EntryDiagnostic {
             severity: "warning".into(),
@@ -162,12 +165,13 @@ pub fn ingest(
             }
             if has_errors(&findings) {
                 out.counts.rejected += 1;
-                if !name.is_empty() && !out.records.iter().any(|r| r.name == name) {
+                if !name.is_empty() && !accepted.contains(&name) {
                     out.rejected.push((kind.clone(), name, findings));
                 }
                 continue;
             }
             out.counts.artifacts += artifact_count(&entry.value);
+            accepted.insert(name.clone());
             out.records.push(make_record(
                 manifest,
                 definition,
@@ -247,5 +251,41 @@ fn artifact_count(record: &Value) -> u32 {
         Some(Value::Array(items)) => items.len() as u32,
         Some(Value::Object(map)) => map.len() as u32,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_entry_of_a_name_is_rejected_without_rejecting_the_first() {
+        let registry = crate::plugins::Registry::load(None).unwrap();
+        let manifest = registry.get("model").unwrap();
+        let definition: SourceDefinition =
+            serde_json::from_value(serde_json::json!({"id": "s", "name": "S", "type": "yaml"}))
+                .unwrap();
+        let text = "models:\n  - name: a\n  - name: b\n  - name: a\n    description: again\n";
+        let file = yaml::parse_data_file(text, "f", "", "", "models").unwrap();
+        let read = ProviderRead {
+            revision: file.digest.clone(),
+            files: vec![file],
+        };
+        let out = ingest(
+            manifest,
+            &definition,
+            read,
+            &CommonProperties::default(),
+            Utc::now(),
+        );
+        let names: Vec<&str> = out.records.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(out.counts.rejected, 1);
+        // Listing it as rejected would mark the loaded record invalid.
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+        assert!(out
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "DUPLICATE_ENTRY" && d.entry == "a" && d.line == 4));
     }
 }
