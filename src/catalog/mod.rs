@@ -25,9 +25,6 @@ use crate::plugins::Registry;
 use crate::sources::engine::{EffectiveSource, Engine};
 use crate::storage::{Cond, GovField, OrderKey, RecordQuery, Store, StoredRecord, Target};
 
-/// Lifecycle state every asset has until the governance overlay lands.
-pub const DEFAULT_LIFECYCLE_STATE: &str = "draft";
-
 /// Paths every kind accepts in filters and that need no manifest entry.
 const UNIVERSAL_ROOTS: &[&str] = &[
     "metadata",

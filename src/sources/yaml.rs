@@ -393,12 +393,8 @@ fn parse_runs(
 ) -> Option<Value> {
     let mut document: Option<serde_json::Map<String, Value>> = None;
     for run in runs {
-        let mut piece = String::with_capacity(head.len() + run.len() + 1);
-        piece.push_str(head);
-        if !head.ends_with('\n') {
-            piece.push('\n');
-        }
-        piece.push_str(&text[run.clone()]);
+        // The head ends with the `<plural>:` line's newline.
+        let piece = [head, &text[run.clone()]].concat();
         let Ok(Value::Object(mut map)) = serde_norway::from_str::<Value>(&piece) else {
             return None;
         };

@@ -452,21 +452,22 @@ impl Store {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let literal = |entry: &str| format!("'{}'", entry.replace('\'', "''"));
         let (qualified, bare): (Vec<&String>, Vec<&String>) =
             trusted.iter().partition(|entry| entry.contains('/'));
-        let mut tests = Vec::new();
-        if !bare.is_empty() {
-            let list: Vec<String> = bare.iter().map(|e| literal(e)).collect();
-            tests.push(format!("{r}.source_id IN ({})", list.join(", ")));
-        }
-        if !qualified.is_empty() {
-            let list: Vec<String> = qualified.iter().map(|e| literal(e)).collect();
-            tests.push(format!(
-                "({r}.plugin || '/' || {r}.source_id) IN ({})",
-                list.join(", ")
-            ));
-        }
+        let one_of = |expr: String, entries: Vec<&String>| {
+            let literals: Vec<String> = entries
+                .iter()
+                .map(|entry| format!("'{}'", entry.replace('\'', "''")))
+                .collect();
+            (!literals.is_empty()).then(|| format!("{expr} IN ({})", literals.join(", ")))
+        };
+        let tests: Vec<String> = [
+            one_of(format!("{r}.source_id"), bare),
+            one_of(format!("({r}.plugin || '/' || {r}.source_id)"), qualified),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let (approved, draft) = (State::Approved.as_str(), State::Draft.as_str());
         if tests.is_empty() {
             format!("'{draft}'")
