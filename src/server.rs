@@ -15,7 +15,7 @@ use tonic_health::ServingStatus;
 use crate::telemetry::probes::{InitialLoad, Readiness};
 
 use crate::auth::{AuthLayer, DevCredentials, LogRefusals, Refusal, RefusalSink};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ReadCache};
 use crate::config::ServerConfig;
 use crate::governance::settings::ReloadStats;
 use crate::governance::{Governance, Settings};
@@ -199,6 +199,9 @@ pub async fn start(
         .map_err(|e| StartError::Config(format!("reflection: {e}")))?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let answers = Arc::new(ReadCache::new(
+        config.asset_cache_mb.saturating_mul(1 << 20),
+    ));
     let routes = tonic::service::Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -208,7 +211,7 @@ pub async fn start(
         .add_service(AssetServiceFront::new(AssetApi::new(
             catalog.clone(),
             governance.clone(),
-            config.asset_cache_mb.saturating_mul(1 << 20),
+            answers.clone(),
         )))
         .add_service(pb::source_service_server::SourceServiceServer::new(
             SourceApi::new(catalog.clone()),
@@ -262,7 +265,12 @@ pub async fn start(
     let readiness = Readiness::new(store.clone());
     let app = crate::transport::http::router(
         grpc,
-        Metrics::new(rpc_metrics, governance.clone(), reloads.clone()),
+        Metrics::new(
+            rpc_metrics,
+            governance.clone(),
+            reloads.clone(),
+            answers.clone(),
+        ),
         gateway,
         readiness.clone(),
     );

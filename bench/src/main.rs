@@ -216,19 +216,32 @@ async fn answer_sizes(channel: Channel) -> String {
 
 /// Reads every agent once, 64 at a time, so that "repeated read" measures
 /// a warm server.
-async fn warm_up(channels: &[Channel], per_kind: usize) {
+async fn warm_up(channels: &[Channel], per_kind: usize, kinds: std::ops::Range<usize>) {
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..64 {
         let channel = channels[worker % channels.len()].clone();
+        let kinds = kinds.clone();
         tasks.spawn(async move {
-            for item in (worker..per_kind).step_by(64) {
-                get_asset(channel.clone(), 0, item).await;
+            for kind in kinds {
+                for item in (worker..per_kind).step_by(64) {
+                    get_asset(channel.clone(), kind, item).await;
+                }
             }
         });
     }
     while tasks.join_next().await.is_some() {}
 }
 
+/// A well-mixed index in `0..n` for call `i` (uniform enough for picking
+/// assets, and the same in every run).
+fn scatter(i: usize, n: usize) -> usize {
+    let mut x = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((x ^ (x >> 31)) % n as u64) as usize
+}
+
+#[derive(Clone)]
 struct Measure {
     throughput: f64,
     p50: Duration,
@@ -278,22 +291,46 @@ async fn http_get(conn: Http1, path: String) {
 /// written (`components.governance.discovery = done`).
 async fn wait_for_discovery(addr: &str) {
     loop {
-        let conn = http1(addr).await;
-        let mut sender = conn.lock().await;
-        sender.ready().await.unwrap();
-        let request = hyper::Request::get("/readyz")
-            .header(hyper::header::HOST, "127.0.0.1")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let response = sender.send_request(request).await.unwrap();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = fetch(addr, "/readyz").await;
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if body["components"]["governance"]["discovery"] == "done" {
             return;
         }
-        drop(sender);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The body of an unauthenticated GET on a new connection.
+async fn fetch(addr: &str, path: &'static str) -> Bytes {
+    let conn = http1(addr).await;
+    let mut sender = conn.lock().await;
+    sender.ready().await.unwrap();
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, "127.0.0.1")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+/// The server's read cache, from its metrics: reads served and missed,
+/// answers held, and the bytes they take against their served size.
+async fn read_cache(addr: &str) -> String {
+    let body = fetch(addr, "/metrics").await;
+    let text = String::from_utf8_lossy(&body);
+    let sample = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let hits = sample("asset_read_cache_requests_total{result=\"hit\"}");
+    let misses = sample("asset_read_cache_requests_total{result=\"miss\"}");
+    format!(
+        "{hits:.0} hits, {misses:.0} misses; {:.0} answers held in {:.1} MB ({:.1} MB as served)",
+        sample("asset_read_cache_entries"),
+        sample("asset_read_cache_bytes{measure=\"held\"}") / 1e6,
+        sample("asset_read_cache_bytes{measure=\"answers\"}") / 1e6,
+    )
 }
 
 /// The ListAssets filter of call `i` (same for both transports).
@@ -467,7 +504,8 @@ async fn main() {
     }
 
     let first_reads = Arc::new(AtomicUsize::new(0));
-    warm_up(&channels, per_kind).await;
+    warm_up(&channels, per_kind, 0..1).await;
+    let mut trivials = Vec::new();
     let mut report = String::new();
     let _ = writeln!(
         report,
@@ -488,6 +526,7 @@ async fn main() {
                 .unwrap();
         })
         .await;
+        trivials.push((concurrency, trivial.clone()));
         // First reads: a counter shared by all clients walks every skill,
         // model and MCP server once (agents are warmed up), so each call misses the server's read cache
         // (until the catalog is exhausted; the report says when).
@@ -579,6 +618,37 @@ async fn main() {
             );
         }
     }
+    // Steady state: once every asset has been read, any asset, picked
+    // uniformly over the whole catalog (what the cache budget must hold).
+    eprintln!("steady state: reading every asset once");
+    warm_up(&channels, per_kind, 0..ASSET_KINDS.len()).await;
+    let _ = writeln!(
+        report,
+        "\nSteady state, after every asset was read once: GetAsset of any asset, uniformly at random\n\n| clients | calls/s | ratio to trivial | p50 ms | p99 ms | server CPU µs/call |\n|---|---|---|---|---|---|"
+    );
+    let before = read_cache(&addr).await;
+    for (concurrency, trivial) in &trivials {
+        eprintln!("{concurrency} clients: GetAsset of any asset");
+        let any = drive(&channels, *concurrency, args.seconds, move |ch, i| {
+            let n = scatter(i, per_kind * ASSET_KINDS.len());
+            get_asset(ch, n % ASSET_KINDS.len(), n / ASSET_KINDS.len())
+        })
+        .await;
+        let _ = writeln!(
+            report,
+            "| {concurrency} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            any.throughput,
+            any.throughput / trivial.throughput,
+            any.p50.as_secs_f64() * 1000.0,
+            any.p99.as_secs_f64() * 1000.0,
+            any.server_us
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\nRead cache before these cells: {before}\nRead cache after them: {}",
+        read_cache(&addr).await
+    );
     let reads = first_reads.load(Ordering::Relaxed);
     let _ = writeln!(
         report,

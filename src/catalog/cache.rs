@@ -4,13 +4,16 @@
 //! reconcile) starts a new generation, which empties the cache. Values are
 //! opaque: the gRPC layer keeps encoded GetAsset responses here, so a
 //! repeated read costs a lookup instead of a query, an assembly and an
-//! encoding.
+//! encoding. Values are held in the compact form [`super::packing`] gives
+//! them, so the budget counts the bytes actually held.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 
+use super::packing::{Packed, Packer};
 use crate::domain::asset::AssetKey;
 
 /// What an entry costs beyond its value and its key's text: the map's and
@@ -22,12 +25,36 @@ const ENTRY_OVERHEAD: usize = 160;
 pub struct ReadCache {
     budget: usize,
     inner: Mutex<Entries>,
+    /// One packer per plugin and kind: answers of one kind share their
+    /// shape, answers of different kinds little.
+    packers: RwLock<HashMap<(String, String), Arc<Packer>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// What the cache holds and how it has served, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads the cache could not answer.
+    pub misses: u64,
+    /// Answers held.
+    pub entries: usize,
+    /// Bytes counted against the budget.
+    pub held_bytes: usize,
+    /// The size of the answers held, as served.
+    pub answer_bytes: usize,
+    /// The budget.
+    pub budget_bytes: usize,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
     generation: u64,
     bytes: usize,
+    /// The served size of the answers held (`bytes` counts what is kept).
+    answer_bytes: usize,
     values: HashMap<AssetKey, Entry>,
     /// Every key once, in the order eviction looks at them (a clock whose
     /// hand is the front): an entry read since the hand last passed it
@@ -38,7 +65,7 @@ struct Entries {
 
 #[derive(Debug)]
 struct Entry {
-    value: Bytes,
+    value: Packed,
     /// Read since the last eviction pass looked at it (second chance).
     referenced: bool,
 }
@@ -49,6 +76,9 @@ impl ReadCache {
         ReadCache {
             budget,
             inner: Mutex::new(Entries::default()),
+            packers: RwLock::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -57,19 +87,49 @@ impl ReadCache {
         if self.budget == 0 {
             return None;
         }
-        let mut entries = self.lock();
-        if entries.generation != generation {
-            return None;
+        let packed = {
+            let mut entries = self.lock();
+            let current = entries.generation == generation;
+            entries
+                .values
+                .get_mut(key)
+                .filter(|_| current)
+                .map(|entry| {
+                    entry.referenced = true;
+                    entry.value.clone()
+                })
+        };
+        let answer = packed.and_then(Packed::unpack);
+        let counter = if answer.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        answer
+    }
+
+    /// Counts and sizes, as of now.
+    pub fn stats(&self) -> CacheStats {
+        let entries = self.lock();
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: entries.values.len(),
+            held_bytes: entries.bytes,
+            answer_bytes: entries.answer_bytes,
+            budget_bytes: self.budget,
         }
-        let entry = entries.values.get_mut(key)?;
-        entry.referenced = true;
-        Some(entry.value.clone())
     }
 
     /// Keeps `value` for `key`. `generation` must be the one read before
     /// the value was built: a value built from an older generation than the
     /// cache already holds is dropped, never served as current.
     pub fn put(&self, key: AssetKey, value: Bytes, generation: u64) {
+        if self.budget == 0 {
+            return;
+        }
+        let value = self.packer(&key).pack(value);
         let cost = cost_of(&key, &value);
         if cost > self.budget {
             return;
@@ -82,6 +142,7 @@ impl ReadCache {
             entries.values.clear();
             entries.clock.clear();
             entries.bytes = 0;
+            entries.answer_bytes = 0;
             entries.generation = generation;
         }
         if entries.bytes + cost > self.budget {
@@ -93,11 +154,30 @@ impl ReadCache {
             value,
             referenced: false,
         };
+        let answer_len = entry.value.answer_len();
         match entries.values.insert(key.clone(), entry) {
-            Some(old) => entries.bytes -= cost_of(&key, &old.value),
+            Some(old) => {
+                entries.bytes -= cost_of(&key, &old.value);
+                entries.answer_bytes -= old.value.answer_len();
+            }
             None => entries.clock.push_back(key),
         }
         entries.bytes += cost;
+        entries.answer_bytes += answer_len;
+    }
+
+    fn packer(&self, key: &AssetKey) -> Arc<Packer> {
+        let kind = (key.plugin.clone(), key.kind.clone());
+        if let Some(packer) = self
+            .packers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&kind)
+        {
+            return Arc::clone(packer);
+        }
+        let mut packers = self.packers.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(packers.entry(kind).or_default())
     }
 
     /// Bytes held now (values and their keys).
@@ -130,14 +210,15 @@ impl Entries {
                 self.clock.push_back(key);
             } else if let Some(entry) = self.values.remove(&key) {
                 self.bytes -= cost_of(&key, &entry.value);
+                self.answer_bytes -= entry.value.answer_len();
             }
         }
     }
 }
 
-fn cost_of(key: &AssetKey, value: &Bytes) -> usize {
+fn cost_of(key: &AssetKey, value: &Packed) -> usize {
     // The key is held twice: in the map and in the clock.
-    value.len() + 2 * (key.plugin.len() + key.kind.len() + key.name.len()) + ENTRY_OVERHEAD
+    value.held() + 2 * (key.plugin.len() + key.kind.len() + key.name.len()) + ENTRY_OVERHEAD
 }
 
 #[cfg(test)]
@@ -205,7 +286,7 @@ mod tests {
 
     #[test]
     fn assets_read_again_survive_a_scan_of_new_ones() {
-        let per_entry = cost_of(&key("asset-000"), &value(1000));
+        let per_entry = cost_of(&key("asset-000"), &Packed::Plain(value(1000)));
         let cache = ReadCache::new(50 * per_entry);
         for i in 0..40 {
             cache.put(key(&format!("asset-{i:03}")), value(1000), 1);
@@ -227,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_long_scan_does_not_age_out_the_hot_set_before_a_full_turn() {
-        let per_entry = cost_of(&key("hot-000"), &value(1000));
+        let per_entry = cost_of(&key("hot-000"), &Packed::Plain(value(1000)));
         let cache = ReadCache::new(100 * per_entry);
         for i in 0..50 {
             cache.put(key(&format!("hot-{i:03}")), value(1000), 1);
@@ -244,6 +325,36 @@ mod tests {
             .filter(|i| cache.get(&key(&format!("hot-{i:03}")), 1).is_some())
             .count();
         assert!(kept >= 48, "only {kept} of 50 hot assets survived the scan");
+    }
+
+    #[test]
+    fn once_trained_the_same_budget_holds_several_times_the_answers() {
+        use crate::catalog::packing::sample_answer;
+        let budget = 256 * 1024;
+        let cache = ReadCache::new(budget);
+        let kept = |cache: &ReadCache, from: usize| {
+            (from..from + 2000)
+                .filter(|&i| cache.get(&key(&format!("agent-{i}")), 1) == Some(sample_answer(i)))
+                .count()
+        };
+        // Enough answers to train on; the last 2 000 are checked.
+        for i in 0..6000 {
+            cache.put(key(&format!("agent-{i}")), sample_answer(i), 1);
+        }
+        let before = kept(&cache, 4000);
+        assert!(cache
+            .packer(&key("agent-0"))
+            .wait_for_dictionary(std::time::Duration::from_secs(10)));
+        for i in 10_000..12_000 {
+            cache.put(key(&format!("agent-{i}")), sample_answer(i), 1);
+        }
+        assert!(cache.held_bytes() <= budget);
+        let after = kept(&cache, 10_000);
+        eprintln!("kept {before} plain, {after} compressed");
+        assert!(
+            after >= 2 * before,
+            "{after} answers kept compressed against {before} plain"
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@
 
 mod cache;
 mod native;
+mod packing;
 
-pub use cache::ReadCache;
+pub use cache::{CacheStats, ReadCache};
 pub use native::{artifacts_of, ArtifactPage, NativeKey};
 
 use std::collections::{BTreeMap, HashMap, HashSet};

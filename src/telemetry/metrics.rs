@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::exposition::{Exposition, Kind};
 use super::rpc::RpcMetrics;
+use crate::catalog::{CacheStats, ReadCache};
 use crate::governance::settings::ReloadStats;
 use crate::governance::{Counters, Governance, Series};
 
@@ -29,16 +30,23 @@ pub struct Metrics {
     rpc: Arc<RpcMetrics>,
     governance: Governance,
     reloads: Arc<ReloadStats>,
+    answers: Arc<ReadCache>,
 }
 
 impl Metrics {
     /// Metrics over the server's parts; `reloads` must be the same stats the
     /// settings watcher counts into.
-    pub fn new(rpc: Arc<RpcMetrics>, governance: Governance, reloads: Arc<ReloadStats>) -> Self {
+    pub fn new(
+        rpc: Arc<RpcMetrics>,
+        governance: Governance,
+        reloads: Arc<ReloadStats>,
+        answers: Arc<ReadCache>,
+    ) -> Self {
         Metrics {
             rpc,
             governance,
             reloads,
+            answers,
         }
     }
 
@@ -82,9 +90,35 @@ impl Metrics {
                 self.reloads.refused.load(Ordering::Relaxed) as f64,
             );
 
+        encode_read_cache(&mut out, self.answers.stats());
         self.rpc.encode(&mut out);
         out.finish()
     }
+}
+
+/// The GetAsset answer cache of this replica.
+fn encode_read_cache(out: &mut Exposition, stats: CacheStats) {
+    out.family(
+        "asset_read_cache_requests_total",
+        Kind::Counter,
+        "GetAsset reads this replica answered from its cache (hit) or had to build (miss).",
+    )
+    .sample(&[("result", "hit")], stats.hits as f64)
+    .sample(&[("result", "miss")], stats.misses as f64);
+    out.family(
+        "asset_read_cache_entries",
+        Kind::Gauge,
+        "GetAsset answers held in this replica's cache.",
+    )
+    .sample(&[], stats.entries as f64);
+    out.family(
+        "asset_read_cache_bytes",
+        Kind::Gauge,
+        "Bytes of this replica's GetAsset cache: held (what counts against the budget, answers compressed), answers (their size as served) and budget.",
+    )
+    .sample(&[("measure", "held")], stats.held_bytes as f64)
+    .sample(&[("measure", "answers")], stats.answer_bytes as f64)
+    .sample(&[("measure", "budget")], stats.budget_bytes as f64);
 }
 
 /// The families the governance service counts, in the order of spec 12 §7.

@@ -773,3 +773,46 @@ async fn probes_report_liveness_and_readiness_without_a_token() {
     assert_eq!(discovery, "done");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_read_cache_reports_hits_misses_and_what_it_holds() {
+    let s = TestServer::samples().await;
+    let read = || s.get("agents", "Agent", "incident-planner");
+    read().await.unwrap();
+    read().await.unwrap();
+    let metrics = scrape(&s).await;
+    metrics.assert_has(&[
+        "asset_read_cache_requests_total{result=\"hit\"} 1".into(),
+        "asset_read_cache_requests_total{result=\"miss\"} 1".into(),
+        "asset_read_cache_entries 1".into(),
+        format!(
+            "asset_read_cache_bytes{{measure=\"budget\"}} {}",
+            64u64 << 20
+        ),
+        "# TYPE asset_read_cache_bytes gauge".into(),
+    ]);
+    let bytes = |measure: &str| -> f64 {
+        let prefix = format!("asset_read_cache_bytes{{measure=\"{measure}\"}} ");
+        metrics
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {measure} sample in:\n{}", metrics.body))
+            .parse()
+            .unwrap()
+    };
+    assert!(bytes("answers") > 100.0, "{}", metrics.body);
+    assert!(bytes("held") >= bytes("answers"), "{}", metrics.body);
+
+    // A governance write starts a new generation: the next read is built
+    // afresh (and shows the write).
+    set_owner(&s, s.default_token.as_deref(), "incident-planner", "lead").await;
+    let asset = read().await.unwrap();
+    assert_eq!(asset.governance.unwrap().owner.unwrap().principal, "lead");
+    scrape(&s).await.assert_has(&[
+        "asset_read_cache_requests_total{result=\"hit\"} 1".into(),
+        "asset_read_cache_requests_total{result=\"miss\"} 2".into(),
+        "asset_read_cache_entries 1".into(),
+    ]);
+    s.stop().await;
+}

@@ -1,6 +1,8 @@
 //! catalog.v1alpha1.AssetService: asset reads, and ExecuteAssetAction
 //! handed to the governance service.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -16,22 +18,22 @@ use crate::respond;
 pub struct AssetApi {
     catalog: Catalog,
     governance: crate::governance::Governance,
-    answers: ReadCache,
+    answers: Arc<ReadCache>,
 }
 
 impl AssetApi {
     /// A service over the catalog (and the governance settings, for the
-    /// governance actions a plugin lists), keeping up to `cache_bytes` of
-    /// encoded GetAsset answers.
+    /// governance actions a plugin lists), keeping encoded GetAsset answers
+    /// in `answers`.
     pub fn new(
         catalog: Catalog,
         governance: crate::governance::Governance,
-        cache_bytes: usize,
+        answers: Arc<ReadCache>,
     ) -> Self {
         AssetApi {
             catalog,
             governance,
-            answers: ReadCache::new(cache_bytes),
+            answers,
         }
     }
 
