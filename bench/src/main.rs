@@ -326,8 +326,10 @@ async fn read_cache(addr: &str) -> String {
     let hits = sample("asset_read_cache_requests_total{result=\"hit\"}");
     let misses = sample("asset_read_cache_requests_total{result=\"miss\"}");
     format!(
-        "{hits:.0} hits, {misses:.0} misses; {:.0} answers held in {:.1} MB ({:.1} MB as served)",
-        sample("asset_read_cache_entries"),
+        "{hits:.0} hits, {misses:.0} misses; {:.0} answers held ({:.0} compressed) in {:.1} MB ({:.1} MB as served)",
+        sample("asset_read_cache_entries{form=\"plain\"}")
+            + sample("asset_read_cache_entries{form=\"compressed\"}"),
+        sample("asset_read_cache_entries{form=\"compressed\"}"),
         sample("asset_read_cache_bytes{measure=\"held\"}") / 1e6,
         sample("asset_read_cache_bytes{measure=\"answers\"}") / 1e6,
     )

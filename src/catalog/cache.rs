@@ -41,6 +41,8 @@ pub struct CacheStats {
     pub misses: u64,
     /// Answers held.
     pub entries: usize,
+    /// Of those, the answers held compressed.
+    pub compressed: usize,
     /// Bytes counted against the budget.
     pub held_bytes: usize,
     /// The size of the answers held, as served.
@@ -55,6 +57,8 @@ struct Entries {
     bytes: usize,
     /// The served size of the answers held (`bytes` counts what is kept).
     answer_bytes: usize,
+    /// Answers held compressed.
+    compressed: usize,
     values: HashMap<AssetKey, Entry>,
     /// Every key once, in the order eviction looks at them (a clock whose
     /// hand is the front): an entry read since the hand last passed it
@@ -116,6 +120,7 @@ impl ReadCache {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             entries: entries.values.len(),
+            compressed: entries.compressed,
             held_bytes: entries.bytes,
             answer_bytes: entries.answer_bytes,
             budget_bytes: self.budget,
@@ -143,6 +148,7 @@ impl ReadCache {
             entries.clock.clear();
             entries.bytes = 0;
             entries.answer_bytes = 0;
+            entries.compressed = 0;
             entries.generation = generation;
         }
         if entries.bytes + cost > self.budget {
@@ -154,16 +160,11 @@ impl ReadCache {
             value,
             referenced: false,
         };
-        let answer_len = entry.value.answer_len();
+        entries.count_in(&entry.value, cost);
         match entries.values.insert(key.clone(), entry) {
-            Some(old) => {
-                entries.bytes -= cost_of(&key, &old.value);
-                entries.answer_bytes -= old.value.answer_len();
-            }
+            Some(old) => entries.count_out(&old.value, cost_of(&key, &old.value)),
             None => entries.clock.push_back(key),
         }
-        entries.bytes += cost;
-        entries.answer_bytes += answer_len;
     }
 
     fn packer(&self, key: &AssetKey) -> Arc<Packer> {
@@ -192,6 +193,18 @@ impl ReadCache {
 }
 
 impl Entries {
+    fn count_in(&mut self, value: &Packed, cost: usize) {
+        self.bytes += cost;
+        self.answer_bytes += value.answer_len();
+        self.compressed += usize::from(value.is_compressed());
+    }
+
+    fn count_out(&mut self, value: &Packed, cost: usize) {
+        self.bytes -= cost;
+        self.answer_bytes -= value.answer_len();
+        self.compressed -= usize::from(value.is_compressed());
+    }
+
     /// Drops entries until at most `target` bytes are held: first those
     /// not read since the hand last passed them (a one-off scan of many
     /// assets does not flush the assets read over and over). Two turns at
@@ -209,8 +222,7 @@ impl Entries {
             if std::mem::take(&mut entry.referenced) {
                 self.clock.push_back(key);
             } else if let Some(entry) = self.values.remove(&key) {
-                self.bytes -= cost_of(&key, &entry.value);
-                self.answer_bytes -= entry.value.answer_len();
+                self.count_out(&entry.value, cost_of(&key, &entry.value));
             }
         }
     }

@@ -47,6 +47,11 @@ impl Packed {
         }
     }
 
+    /// Whether the answer is held compressed.
+    pub fn is_compressed(&self) -> bool {
+        matches!(self, Packed::Compressed { .. })
+    }
+
     /// The answer's own length.
     pub fn answer_len(&self) -> usize {
         match self {

@@ -108,9 +108,13 @@ fn encode_read_cache(out: &mut Exposition, stats: CacheStats) {
     out.family(
         "asset_read_cache_entries",
         Kind::Gauge,
-        "GetAsset answers held in this replica's cache.",
+        "GetAsset answers held in this replica's cache, compressed or as served (before the kind's compression dictionary was trained).",
     )
-    .sample(&[], stats.entries as f64);
+    .sample(&[("form", "compressed")], stats.compressed as f64)
+    .sample(
+        &[("form", "plain")],
+        (stats.entries - stats.compressed) as f64,
+    );
     out.family(
         "asset_read_cache_bytes",
         Kind::Gauge,
