@@ -43,8 +43,9 @@ pub struct ServerConfig {
     pub db_max_connections: u32,
 
     /// Memory, in MiB, for GetAsset answers kept between catalog changes
-    /// (encoded responses, about 1-3 KB per asset; 0 turns the cache off).
-    /// bench/README.md has the measured trade-off.
+    /// (encoded responses of about 1-3 KB, held compressed in a few hundred
+    /// bytes once their kind has trained its dictionary; 0 turns the cache
+    /// off). bench/README.md has the measured trade-off.
     #[arg(long, env = "CATALOG_ASSET_CACHE_MB", default_value_t = 64)]
     pub asset_cache_mb: usize,
 
