@@ -7,6 +7,9 @@
 //! one byte budget holds several times as many assets. Until the dictionary
 //! is ready, or if training fails, answers are kept as they are. Answers
 //! of different kinds share little, so the cache keeps a packer per kind.
+//! The samples a packer gathers (at most [`SAMPLE_BYTES`] per kind, shared
+//! with the cached answers while those live) are outside the cache's
+//! budget; a dictionary is trained once per process and kind.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -74,7 +77,8 @@ impl Packed {
     }
 }
 
-/// Packs and unpacks answers, training its dictionary from the first ones.
+/// Packs the answers of one kind, training its dictionary from the first
+/// ones.
 #[derive(Debug)]
 pub struct Packer {
     thresholds: Thresholds,

@@ -792,15 +792,11 @@ async fn the_read_cache_reports_hits_misses_and_what_it_holds() {
         ),
         "# TYPE asset_read_cache_bytes gauge".into(),
     ]);
-    let bytes = |measure: &str| -> f64 {
-        let prefix = format!("asset_read_cache_bytes{{measure=\"{measure}\"}} ");
-        metrics
-            .body
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no {measure} sample in:\n{}", metrics.body))
-            .parse()
-            .unwrap()
+    let bytes = |measure: &str| {
+        sample(
+            &metrics,
+            &format!("asset_read_cache_bytes{{measure=\"{measure}\"}}"),
+        )
     };
     assert!(bytes("answers") > 100.0, "{}", metrics.body);
     assert!(bytes("held") >= bytes("answers"), "{}", metrics.body);
