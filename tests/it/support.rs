@@ -98,10 +98,15 @@ pub async fn fresh_database(dir: &Path) -> String {
         Ok(url) if url.starts_with("postgres") => {
             use sqlx::Executor;
             sqlx::any::install_default_drivers();
-            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let name = format!("t_{now}_{}", uuid::Uuid::new_v4().simple());
             let admin = sqlx::AnyPool::connect(&url)
                 .await
                 .expect("PostgreSQL for tests is reachable");
+            drop_stale_databases(&admin, now).await;
             admin
                 .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .await
@@ -115,6 +120,47 @@ pub async fn fresh_database(dir: &Path) -> String {
         }
         _ => format!("sqlite://{}/catalog.db", dir.display()),
     }
+}
+
+/// Drops the databases earlier test runs left behind (named by
+/// [`fresh_database`], more than an hour old), once per test process: a
+/// developer's PostgreSQL otherwise gains one database per test and run.
+async fn drop_stale_databases(admin: &sqlx::AnyPool, now: u64) {
+    use sqlx::Executor;
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE 't\\_%'",
+            )
+            .fetch_all(admin)
+            .await
+            .expect("the test databases can be listed");
+            for name in names {
+                if test_database_age(&name, now).is_some_and(|age| age > 3600) {
+                    let _ = admin
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await;
+                }
+            }
+        })
+        .await;
+}
+
+/// Seconds since [`fresh_database`] made the database `name` (`t_<unix
+/// seconds>_<uuid>`; `t_<uuid>` is from before names carried a time and
+/// counts as old); `None` for any other name.
+fn test_database_age(name: &str, now: u64) -> Option<u64> {
+    let is_uuid = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let rest = name.strip_prefix("t_")?;
+    if is_uuid(rest) {
+        return Some(u64::MAX);
+    }
+    let (secs, uuid) = rest.split_once('_')?;
+    let secs: u64 = secs.parse().ok()?;
+    is_uuid(uuid).then(|| now.saturating_sub(secs))
 }
 
 pub struct Options {
