@@ -89,6 +89,7 @@ impl ReadCache {
     /// The value of `key` stored at `generation`, if any.
     pub fn get(&self, key: &AssetKey, generation: u64) -> Option<Bytes> {
         if self.budget == 0 {
+            self.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let packed = {
@@ -362,7 +363,14 @@ mod tests {
         }
         assert!(cache.held_bytes() <= budget);
         let after = kept(&cache, 10_000);
-        eprintln!("kept {before} plain, {after} compressed");
+        let stats = cache.stats();
+        assert!(stats.compressed > 0 && stats.compressed <= stats.entries);
+        assert!(stats.answer_bytes > stats.held_bytes, "{stats:?}");
+        // A new generation empties it, counts included.
+        cache.put(key("fresh"), sample_answer(1), 2);
+        let stats = cache.stats();
+        assert_eq!((stats.entries, stats.compressed), (1, 1));
+        assert_eq!(stats.answer_bytes, sample_answer(1).len());
         assert!(
             after >= 2 * before,
             "{after} answers kept compressed against {before} plain"
@@ -383,6 +391,7 @@ mod tests {
         let off = ReadCache::new(0);
         off.put(key("a"), value(1), 1);
         assert_eq!(off.get(&key("a"), 1), None);
+        assert_eq!((off.stats().hits, off.stats().misses), (0, 1));
         let small = ReadCache::new(512);
         small.put(key("big"), value(4096), 1);
         assert_eq!(small.get(&key("big"), 1), None);
